@@ -1,0 +1,96 @@
+"""User-given artifact paths, normalised once and kept inside their root.
+
+A run's artifact path is a logical key (``plots/loss.png``), never a filesystem path: blobs
+are stored under their digest, so no user text ever reaches the storage layout. Still, paths
+come back out when artifacts are downloaded into a folder, so every form that could escape a
+root on some system is refused here, once, with a clear error: ``..`` segments, absolute and
+drive paths, backslashes, percent-encoding (``%2e%2e``, ``%252e``), NUL and control
+characters. Downloads additionally resolve symlinks (:func:`inside`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from pathlib import Path
+
+from triptych.errors import UnsafePath
+
+MAX_PATH = 1024
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def normalise(path: str, *, allow_empty: bool = False) -> str:
+    """The canonical form of a run-relative artifact path, or :class:`UnsafePath`.
+
+    ``a//b/./c/`` becomes ``a/b/c``; anything that could point outside the run is refused.
+    ``allow_empty`` accepts ``""`` (the run's root) for listings.
+    """
+    if not isinstance(path, str):
+        raise UnsafePath(f"artifact path must be a string, got {type(path).__name__}")
+    shown = path.encode("unicode_escape").decode("ascii")[:200]
+    if _CONTROL.search(path):
+        raise UnsafePath(f"artifact path {shown!r} contains NUL or control characters")
+    if "\\" in path:
+        raise UnsafePath(f"artifact path {shown!r} contains a backslash", hint="use '/'")
+    if _PERCENT.search(path):
+        raise UnsafePath(
+            f"artifact path {shown!r} contains percent-encoding",
+            hint="give the decoded name; encoded forms such as %2e%2e are refused",
+        )
+    text = unicodedata.normalize("NFC", path)
+    if text.startswith("/") or text.startswith("~") or _DRIVE.match(text):
+        raise UnsafePath(f"artifact path {shown!r} is absolute", hint="give a path inside the run")
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise UnsafePath(f"artifact path {shown!r} climbs out with '..'")
+    if any(p.strip(" .") == "" for p in parts):
+        raise UnsafePath(f"artifact path {shown!r} has a segment of only dots or spaces")
+    clean = "/".join(parts)
+    if not clean and not allow_empty:
+        raise UnsafePath("artifact path is empty", hint="name a file inside the run")
+    if len(clean) > MAX_PATH:
+        raise UnsafePath(f"artifact path is {len(clean)} characters; the limit is {MAX_PATH}")
+    return clean
+
+
+def join(*parts: str | None) -> str:
+    """Join path pieces and normalise the result once."""
+    return normalise("/".join(p for p in parts if p))
+
+
+def inside(root: Path, relative: str) -> Path:
+    """``root / relative`` after resolving symlinks, refused when it lands outside ``root``."""
+    base = root.resolve()
+    target = (base / normalise(relative)).resolve()
+    if target != base and base not in target.parents:
+        raise UnsafePath(f"{relative!r} resolves outside {root} (through a symlink?)")
+    return target
+
+
+def local_files(folder: Path) -> list[tuple[Path, str]]:
+    """Files under ``folder`` with their relative paths; symlinks leaving ``folder`` refused."""
+    base = folder.resolve()
+    out: list[tuple[Path, str]] = []
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+        here = Path(dirpath)
+        for name in sorted(dirnames):
+            link = here / name
+            if link.is_symlink():
+                target = link.resolve()
+                if target != base and base not in target.parents:
+                    raise UnsafePath(f"{link} is a symlink to {target}, outside {folder}")
+                if target == base or target in link.parents:
+                    continue  # a loop back to an ancestor adds no files
+                for sub, rel in local_files(link):
+                    out.append((sub, normalise(f"{link.relative_to(base).as_posix()}/{rel}")))
+        for name in sorted(filenames):
+            file = here / name
+            target = file.resolve()
+            if target != base and base not in target.parents:
+                raise UnsafePath(f"{file} is a symlink to {target}, outside {folder}")
+            out.append((target, normalise(file.relative_to(base).as_posix())))
+    return out

@@ -1,0 +1,265 @@
+"""The metadata store contract.
+
+Every backend (SQLAlchemy for SQLite/PostgreSQL today, the HTTP client of the team server
+later) implements :class:`MetadataStore` and passes the shared suite in
+``triptych.testing.store_contract``. Unless a method says otherwise:
+
+* it is safe to call from many threads and many processes at once;
+* a missing experiment or run raises :class:`~triptych.errors.NotFound`;
+* bad names or values raise :class:`~triptych.errors.InvalidInput` and write nothing;
+* a write is atomic: it happens entirely or not at all;
+* transient backend trouble (a locked SQLite file, a PostgreSQL deadlock) is retried with
+  backoff inside the call; only persistent failure surfaces, as
+  :class:`~triptych.errors.StoreUnavailable`.
+
+Times are integers in milliseconds since the epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+
+from triptych.errors import AlreadyExists, InvalidInput
+from triptych.store.entities import (
+    ArtifactEntry,
+    DataInput,
+    Environment,
+    Experiment,
+    Metric,
+    Page,
+    Run,
+    RunSpec,
+    RunStatus,
+)
+
+MAX_KEY_LENGTH = 250
+MAX_PARAM_LENGTH = 6000
+MAX_TAG_LENGTH = 8000
+MAX_RESULTS = 50_000
+_KEY_RE = re.compile(r"^[A-Za-z0-9_\-. /:]+$")
+DEFAULT_EXPERIMENT = "Default"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def validate_key(kind: str, key: object) -> str:
+    """Keys of params, metrics and tags: letters, digits and ``_-. /:``, at most 250 chars."""
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(f"invalid {kind} key {key!r}: must be 1-{MAX_KEY_LENGTH} characters")
+    if not _KEY_RE.match(key) or key.startswith("/") or ".." in key.split("/"):
+        raise InvalidInput(
+            f"invalid {kind} key {key!r}",
+            hint="use letters, digits, '_', '-', '.', ' ', ':' and '/' (no '..' segments)",
+        )
+    return key
+
+
+def validate_value(kind: str, key: str, value: object, limit: int) -> str:
+    """Param and tag values are stored as strings of bounded length."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        raise InvalidInput(f"{kind} {key!r} is {len(text)} characters; the limit is {limit}")
+    return text
+
+
+def validate_metric(metric: Metric) -> Metric:
+    """A metric's key must be valid, its value a real number, its step an integer."""
+    validate_key("metric", metric.key)
+    value = metric.value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(value)  # numpy scalars, Decimals…
+        except (TypeError, ValueError):
+            raise InvalidInput(
+                f"metric {metric.key!r} must be a number, got {type(metric.value).__name__}"
+            ) from None
+    step = metric.step
+    if isinstance(step, bool) or not isinstance(step, int):
+        try:
+            step = int(step)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"metric {metric.key!r} step must be an integer") from None
+    return Metric(metric.key, float(value), step, int(metric.timestamp or now_ms()))
+
+
+def validate_name(kind: str, name: object) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_KEY_LENGTH:
+        raise InvalidInput(f"invalid {kind} name {name!r}: must be 1-{MAX_KEY_LENGTH} characters")
+    return name
+
+
+def is_nan(value: float) -> bool:
+    return math.isnan(value)
+
+
+class MetadataStore(ABC):
+    """Experiments, runs and everything logged to them. See the module docstring."""
+
+    url: str
+
+    # -- experiments ------------------------------------------------------------------------
+    @abstractmethod
+    def create_experiment(self, name: str, tags: Mapping[str, str] | None = None) -> str:
+        """Create an experiment and return its id. Raises AlreadyExists if the name is taken
+        (deleted experiments keep their name until restored or purged)."""
+
+    @abstractmethod
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """The experiment with this id, deleted or not. Raises NotFound."""
+
+    @abstractmethod
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """The experiment with this name, or None."""
+
+    @abstractmethod
+    def list_experiments(self, include_deleted: bool = False) -> list[Experiment]:
+        """All experiments, oldest first."""
+
+    @abstractmethod
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        """Rename. Raises NotFound, or AlreadyExists if ``new_name`` is taken."""
+
+    @abstractmethod
+    def set_experiment_lifecycle(self, experiment_id: str, deleted: bool) -> None:
+        """Soft-delete (``deleted=True``) or restore. Raises NotFound."""
+
+    # -- runs -------------------------------------------------------------------------------
+    @abstractmethod
+    def create_run(self, spec: RunSpec) -> Run:
+        """Create a RUNNING run with its tags, params and fingerprint in one transaction and
+        return it. Raises NotFound for a missing experiment or parent run, and Conflict if
+        the experiment is deleted or ``spec.run_id`` exists."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> Run:
+        """The run with params, latest metrics, tags, inputs and fingerprint. Raises NotFound."""
+
+    @abstractmethod
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus | None = None,
+        end_time: int | None = None,
+        name: str | None = None,
+        data_digest: str | None = None,
+        fingerprint: str | None = None,
+    ) -> None:
+        """Change what is given; a terminal status sets ``end_time`` (now when omitted).
+        Raises NotFound."""
+
+    @abstractmethod
+    def heartbeat(self, run_ids: Sequence[str], at: int | None = None) -> None:
+        """Record that these RUNNING runs are alive. Unknown or finished runs are ignored."""
+
+    @abstractmethod
+    def fail_stale_runs(self, at: int | None = None) -> list[str]:
+        """Mark FAILED every RUNNING run whose last heartbeat is older than its timeout, and
+        return their ids. Safe to call from many processes: each run is failed once."""
+
+    @abstractmethod
+    def set_run_lifecycle(self, run_id: str, deleted: bool) -> None:
+        """Soft-delete or restore a run. Raises NotFound."""
+
+    @abstractmethod
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Record metrics, params and tags in one transaction. Re-logging a param with the
+        same value is a no-op; with a different value it raises Conflict and writes nothing.
+        Raises NotFound for a missing run."""
+
+    @abstractmethod
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every logged value of ``key``, ordered by step then timestamp. Raises NotFound for
+        a missing run; an unknown key gives an empty list."""
+
+    @abstractmethod
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str = "",
+        order_by: Sequence[str] = (),
+        max_results: int = 1000,
+        page_token: str | None = None,
+        include_deleted: bool = False,
+    ) -> Page[Run]:
+        """Runs of these experiments matching ``filter_string`` (see
+        ``triptych.store.search``), ordered by ``order_by`` (default: newest first), one page
+        of at most ``max_results``. Raises InvalidInput for a bad filter, order or token."""
+
+    # -- the triptych -----------------------------------------------------------------------
+    @abstractmethod
+    def put_environment(self, environment: Environment) -> None:
+        """Store an environment once per digest; storing it again is a no-op."""
+
+    @abstractmethod
+    def get_environment(self, digest: str) -> Environment:
+        """The environment with this digest. Raises NotFound."""
+
+    @abstractmethod
+    def log_inputs(self, run_id: str, inputs: Sequence[DataInput]) -> None:
+        """Record data inputs of a run; the same (name, digest) twice is kept once."""
+
+    # -- artifacts (the tree; bytes live in the artifact store) -------------------------------
+    @abstractmethod
+    def record_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
+        """Point run paths at stored blobs; a path logged again points at the new blob.
+        Paths must already be normalised by ``triptych.artifacts.paths``."""
+
+    @abstractmethod
+    def list_artifacts(self, run_id: str, path: str = "") -> list[ArtifactEntry]:
+        """Direct children of folder ``path`` (files and sub-folders), sorted by path."""
+
+    @abstractmethod
+    def get_artifact(self, run_id: str, path: str) -> ArtifactEntry:
+        """The file at ``path``. Raises NotFound."""
+
+    @abstractmethod
+    def walk_artifacts(self, run_id: str, path: str = "") -> list[ArtifactEntry]:
+        """Every file at or under ``path``, sorted."""
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections. The store must not be used afterwards."""
+
+    # -- conveniences written once on top of the contract --------------------------------------
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        """The experiment named ``name``, created if needed; safe under races."""
+        existing = self.get_experiment_by_name(name)
+        if existing is not None:
+            return existing
+        try:
+            return self.get_experiment(self.create_experiment(name))
+        except AlreadyExists:
+            found = self.get_experiment_by_name(name)
+            assert found is not None
+            return found
+
+    def log_metric(self, run_id: str, key: str, value: float, step: int = 0) -> None:
+        """One metric, written now (the fluent API batches instead)."""
+        self.log_batch(run_id, metrics=[Metric(key, value, step, now_ms())])
+
+    def iter_runs(
+        self, experiment_ids: Sequence[str], filter_string: str = "", page_size: int = 1000
+    ) -> Iterable[Run]:
+        """Every matching run, page by page."""
+        token: str | None = None
+        while True:
+            page = self.search_runs(
+                experiment_ids, filter_string, max_results=page_size, page_token=token
+            )
+            yield from page.items
+            token = page.next_page_token
+            if token is None:
+                return

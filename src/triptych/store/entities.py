@@ -1,0 +1,155 @@
+"""What the metadata store returns: small immutable records, shared by every backend."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class RunStatus(str, enum.Enum):
+    """Lifecycle of a run; only RUNNING runs heartbeat."""
+
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    @property
+    def terminal(self) -> bool:
+        return self is not RunStatus.RUNNING
+
+
+class Lifecycle(str, enum.Enum):
+    """Soft deletion: deleted things can be restored until garbage-collected."""
+
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    experiment_id: str
+    name: str
+    lifecycle: Lifecycle
+    creation_time: int
+    last_update_time: int
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    value: float
+    step: int = 0
+    timestamp: int = 0
+
+
+@dataclass(frozen=True)
+class CodeState:
+    """The code leg of the triptych: where the run's code came from."""
+
+    commit: str | None = None
+    branch: str | None = None
+    remote: str | None = None
+    entry_point: str | None = None
+    diff_digest: str | None = None  # sha256 of the uncommitted diff; None when clean or no git
+    digest: str = ""  # digest of all of the above: the code part of the fingerprint
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The environment leg: stored once per distinct digest."""
+
+    digest: str
+    python: str
+    platform: str
+    packages: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class DataInput:
+    """The data leg: one input of a run, identified by its content digest."""
+
+    name: str
+    digest: str
+    rows: int | None = None
+    schema: Mapping[str, str] | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """The three digests and the digest of them together."""
+
+    code: CodeState
+    env_digest: str
+    data_digest: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class ArtifactEntry:
+    """A file (with digest) or a folder (``is_dir``) in a run's artifact tree."""
+
+    path: str
+    digest: str | None = None
+    size: int | None = None
+    is_dir: bool = False
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What ``create_run`` needs; everything optional has a sensible default."""
+
+    experiment_id: str
+    name: str | None = None
+    parent_run_id: str | None = None
+    user: str | None = None
+    start_time: int | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    code: CodeState | None = None
+    env_digest: str | None = None
+    fingerprint: str | None = None
+    heartbeat_timeout: float = 60.0
+    run_id: str | None = None  # imports keep their ids; otherwise the store assigns one
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    experiment_id: str
+    name: str
+    status: RunStatus
+    lifecycle: Lifecycle
+    start_time: int
+    end_time: int | None
+    heartbeat_time: int | None
+    user: str | None
+    parent_run_id: str | None
+    params: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    inputs: tuple[DataInput, ...] = ()
+    fingerprint: Fingerprint | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, used by ``--json`` and the server."""
+        from dataclasses import asdict
+
+        data = asdict(self)
+        data["status"] = self.status.value
+        data["lifecycle"] = self.lifecycle.value
+        return data
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of results and the token for the next (``None`` at the end)."""
+
+    items: list[T]
+    next_page_token: str | None = None

@@ -1,0 +1,147 @@
+"""Tables of the SQL metadata store (SQLAlchemy Core; the migrations create the same)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+KEY = 250
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(KEY), nullable=False, unique=True),
+    Column("lifecycle", String(16), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+)
+
+experiment_tags = Table(
+    "experiment_tags",
+    metadata,
+    Column(
+        "experiment_id", Integer, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("key", String(KEY), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+environments = Table(
+    "environments",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("python", String(64), nullable=False),
+    Column("platform", String(KEY), nullable=False),
+    Column("packages", Text, nullable=False),  # JSON {name: version}
+    Column("creation_time", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", String(32), nullable=False, unique=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.id"), nullable=False),
+    Column("name", String(KEY), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("lifecycle", String(16), nullable=False),
+    Column("user", String(KEY)),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger),
+    Column("heartbeat_time", BigInteger),
+    Column("heartbeat_timeout", Float, nullable=False),
+    Column("parent_id", Integer, ForeignKey("runs.id")),
+    Column("code_commit", String(64)),
+    Column("code_branch", String(KEY)),
+    Column("code_remote", Text),
+    Column("entry_point", Text),
+    Column("code_diff_digest", String(64)),
+    Column("code_digest", String(64)),
+    Column("env_digest", String(64), ForeignKey("environments.digest")),
+    Column("data_digest", String(64)),
+    Column("fingerprint", String(64)),
+    Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+    Index("ix_runs_status", "status"),
+    Index("ix_runs_parent", "parent_id"),
+    Index("ix_runs_fingerprint", "fingerprint"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(KEY), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(KEY), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(KEY), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("is_nan", Boolean, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Index("ix_metrics_run_key_step", "run_id", "key", "step"),
+)
+
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(KEY), primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("is_nan", Boolean, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Index("ix_latest_metrics_key_value", "key", "value"),
+)
+
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(KEY), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("rows", BigInteger),
+    Column("schema", Text),  # JSON {column: dtype}
+    Column("source", Text),
+    Index("ix_run_inputs_digest", "digest"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Index("ix_artifacts_digest", "digest"),
+)

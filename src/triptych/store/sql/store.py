@@ -1,0 +1,934 @@
+"""The SQLAlchemy 2 metadata store: SQLite (embedded default) and PostgreSQL, chosen by URL."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+
+from triptych.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from triptych.store import base
+from triptych.store.base import MetadataStore, now_ms
+from triptych.store.entities import (
+    ArtifactEntry,
+    CodeState,
+    DataInput,
+    Environment,
+    Experiment,
+    Fingerprint,
+    Lifecycle,
+    Metric,
+    Page,
+    Run,
+    RunSpec,
+    RunStatus,
+)
+from triptych.store.search import Comparison, OrderBy, parse_filter, parse_order_by
+from triptych.store.sql import migrate
+from triptych.store.sql import schema as db
+from triptych.store.sql.engine import WRITE, build_engine, with_retry
+from triptych.uris import redact
+
+T = TypeVar("T")
+_ATTRIBUTE_COLUMNS = {
+    "status": db.runs.c.status,
+    "name": db.runs.c.name,
+    "run_id": db.runs.c.uuid,
+    "user": db.runs.c.user,
+    "fingerprint": db.runs.c.fingerprint,
+    "lifecycle": db.runs.c.lifecycle,
+    "start_time": db.runs.c.start_time,
+    "end_time": db.runs.c.end_time,
+}
+_BULK_CHUNK = 500  # ids per IN (...) list
+
+
+class SqlStore(MetadataStore):
+    """One implementation for every SQLAlchemy URL; see :class:`MetadataStore` for semantics."""
+
+    def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
+        self.url = url
+        self._engine = build_engine(url)
+        self._dialect = self._engine.dialect.name
+        self._statements: dict[tuple[str, str, Any], Any] = {}
+        if migrate_schema:
+            with_retry(lambda: migrate.upgrade(self._engine), "schema migration")
+
+    def __repr__(self) -> str:
+        return f"SqlStore({redact(self.url)!r})"
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _read(self, fn: Callable[[Connection], T]) -> T:
+        def attempt() -> T:
+            with self._engine.connect() as conn, conn.begin():
+                return fn(conn)
+
+        return with_retry(attempt, "read")
+
+    def _write(self, fn: Callable[[Connection], T]) -> T:
+        def attempt() -> T:
+            with self._engine.connect() as conn:
+                conn.execution_options(**{WRITE: True})
+                with conn.begin():
+                    return fn(conn)
+
+        return with_retry(attempt, "write")
+
+    def _dialect_insert(self, table: Any) -> Any:
+        """INSERT with the dialect's ON CONFLICT support (SQLite and PostgreSQL share it)."""
+        if self._dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        return dialect_insert(table)
+
+    def _insert_ignore(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+        """Insert rows whose primary key is new; existing rows are left as they are."""
+        if not rows:
+            return
+        key = ("ignore", table.name, None)
+        stmt = self._statements.get(key)
+        if stmt is None:
+            pk = [c.name for c in table.primary_key.columns]
+            stmt = self._dialect_insert(table).on_conflict_do_nothing(index_elements=pk)
+            self._statements[key] = stmt
+        conn.execute(stmt, rows)
+
+    def _upsert_values(
+        self, conn: Connection, table: Any, rows: list[dict[str, Any]], where: Any = None
+    ) -> None:
+        """Insert rows, replacing non-key columns of existing rows (optionally only ``where``).
+
+        Statements are built once per store: building them costs more than running them."""
+        if not rows:
+            return
+        key = ("upsert", table.name, where)
+        stmt = self._statements.get(key)
+        if stmt is None:
+            pk = [c.name for c in table.primary_key.columns]
+            stmt = self._dialect_insert(table)
+            values = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in pk}
+            stmt = stmt.on_conflict_do_update(
+                index_elements=pk, set_=values, where=where(stmt) if where else None
+            )
+            self._statements[key] = stmt
+        conn.execute(stmt, rows)
+
+    @staticmethod
+    def _experiment_pk(experiment_id: str) -> int:
+        try:
+            return int(experiment_id)
+        except (TypeError, ValueError):
+            raise NotFound(f"experiment {experiment_id!r} not found") from None
+
+    def _run_pk(self, conn: Connection, run_id: str) -> tuple[int, str]:
+        row = conn.execute(
+            select(db.runs.c.id, db.runs.c.status).where(db.runs.c.uuid == run_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"run {run_id!r} not found", hint="list runs with: triptych runs list")
+        return row[0], row[1]
+
+    # -- experiments ------------------------------------------------------------------------
+    def create_experiment(self, name: str, tags: Mapping[str, str] | None = None) -> str:
+        base.validate_name("experiment", name)
+        tag_rows = {
+            base.validate_key("tag", k): base.validate_value("tag", k, v, base.MAX_TAG_LENGTH)
+            for k, v in (tags or {}).items()
+        }
+
+        def write(conn: Connection) -> str:
+            t = now_ms()
+            pk = conn.execute(
+                insert(db.experiments).values(
+                    name=name, lifecycle=Lifecycle.ACTIVE.value, creation_time=t, last_update_time=t
+                )
+            ).inserted_primary_key[0]
+            if tag_rows:
+                conn.execute(
+                    insert(db.experiment_tags),
+                    [{"experiment_id": pk, "key": k, "value": v} for k, v in tag_rows.items()],
+                )
+            return str(pk)
+
+        try:
+            return self._write(write)
+        except SAIntegrityError as e:
+            raise AlreadyExists(
+                f"experiment {name!r} already exists",
+                hint="use another name, or restore it if it was deleted",
+            ) from e
+
+    def _experiment_from_row(self, conn: Connection, row: Any) -> Experiment:
+        tag_rows = conn.execute(
+            select(db.experiment_tags.c.key, db.experiment_tags.c.value).where(
+                db.experiment_tags.c.experiment_id == row.id
+            )
+        )
+        return Experiment(
+            experiment_id=str(row.id),
+            name=row.name,
+            lifecycle=Lifecycle(row.lifecycle),
+            creation_time=row.creation_time,
+            last_update_time=row.last_update_time,
+            tags=dict(tag_rows.tuples().all()),
+        )
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        pk = self._experiment_pk(experiment_id)
+
+        def read(conn: Connection) -> Experiment:
+            row = conn.execute(select(db.experiments).where(db.experiments.c.id == pk)).first()
+            if row is None:
+                raise NotFound(f"experiment {experiment_id!r} not found")
+            return self._experiment_from_row(conn, row)
+
+        return self._read(read)
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        def read(conn: Connection) -> Experiment | None:
+            row = conn.execute(select(db.experiments).where(db.experiments.c.name == name)).first()
+            return None if row is None else self._experiment_from_row(conn, row)
+
+        return self._read(read)
+
+    def list_experiments(self, include_deleted: bool = False) -> list[Experiment]:
+        def read(conn: Connection) -> list[Experiment]:
+            query = select(db.experiments).order_by(db.experiments.c.id)
+            if not include_deleted:
+                query = query.where(db.experiments.c.lifecycle == Lifecycle.ACTIVE.value)
+            return [self._experiment_from_row(conn, row) for row in conn.execute(query)]
+
+        return self._read(read)
+
+    def _update_experiment(self, experiment_id: str, **values: Any) -> None:
+        pk = self._experiment_pk(experiment_id)
+
+        def write(conn: Connection) -> None:
+            done = conn.execute(
+                update(db.experiments)
+                .where(db.experiments.c.id == pk)
+                .values(last_update_time=now_ms(), **values)
+            )
+            if done.rowcount == 0:
+                raise NotFound(f"experiment {experiment_id!r} not found")
+
+        self._write(write)
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        base.validate_name("experiment", new_name)
+        try:
+            self._update_experiment(experiment_id, name=new_name)
+        except SAIntegrityError as e:
+            raise AlreadyExists(f"experiment {new_name!r} already exists") from e
+
+    def set_experiment_lifecycle(self, experiment_id: str, deleted: bool) -> None:
+        state = Lifecycle.DELETED if deleted else Lifecycle.ACTIVE
+        self._update_experiment(experiment_id, lifecycle=state.value)
+
+    # -- runs -------------------------------------------------------------------------------
+    def create_run(self, spec: RunSpec) -> Run:
+        exp_pk = self._experiment_pk(spec.experiment_id)
+        tag_rows = {
+            base.validate_key("tag", k): base.validate_value("tag", k, v, base.MAX_TAG_LENGTH)
+            for k, v in spec.tags.items()
+        }
+        param_rows = {
+            base.validate_key("param", k): base.validate_value("param", k, v, base.MAX_PARAM_LENGTH)
+            for k, v in spec.params.items()
+        }
+        run_id = spec.run_id or uuid.uuid4().hex
+        if len(run_id) > 32 or not run_id.isalnum():
+            raise InvalidInput(f"invalid run id {run_id!r}: at most 32 letters and digits")
+        name = spec.name or run_id[:8]
+        base.validate_name("run", name)
+        start = spec.start_time or now_ms()
+        code = spec.code or CodeState()
+
+        def write(conn: Connection) -> str | None:
+            exp = conn.execute(
+                select(db.experiments.c.lifecycle).where(db.experiments.c.id == exp_pk)
+            ).first()
+            if exp is None:
+                raise NotFound(f"experiment {spec.experiment_id!r} not found")
+            if exp[0] != Lifecycle.ACTIVE.value:
+                raise Conflict(
+                    f"experiment {spec.experiment_id!r} is deleted",
+                    hint="restore it first, or log to another experiment",
+                )
+            parent_pk = None
+            if spec.parent_run_id:
+                parent_pk, _ = self._run_pk(conn, spec.parent_run_id)
+            pk = conn.execute(
+                insert(db.runs).values(
+                    uuid=run_id,
+                    experiment_id=exp_pk,
+                    name=name,
+                    status=RunStatus.RUNNING.value,
+                    lifecycle=Lifecycle.ACTIVE.value,
+                    user=spec.user,
+                    start_time=start,
+                    heartbeat_time=start,
+                    heartbeat_timeout=spec.heartbeat_timeout,
+                    parent_id=parent_pk,
+                    code_commit=code.commit,
+                    code_branch=code.branch,
+                    code_remote=code.remote,
+                    entry_point=code.entry_point,
+                    code_diff_digest=code.diff_digest,
+                    code_digest=code.digest or None,
+                    env_digest=spec.env_digest,
+                    fingerprint=spec.fingerprint,
+                )
+            ).inserted_primary_key[0]
+            if tag_rows:
+                conn.execute(
+                    insert(db.tags),
+                    [{"run_id": pk, "key": k, "value": v} for k, v in tag_rows.items()],
+                )
+            if param_rows:
+                conn.execute(
+                    insert(db.params),
+                    [{"run_id": pk, "key": k, "value": v} for k, v in param_rows.items()],
+                )
+            return None
+
+        try:
+            self._write(write)
+        except SAIntegrityError as e:
+            if spec.env_digest and "env" in str(e.orig).lower():
+                raise NotFound(f"environment {spec.env_digest} is not stored") from e
+            raise Conflict(
+                f"run {run_id!r} already exists or violates a constraint: {e.orig}"
+            ) from e
+        fingerprint = None
+        if spec.fingerprint:
+            fingerprint = Fingerprint(code, spec.env_digest or "", "", spec.fingerprint)
+        return Run(
+            run_id=run_id,
+            experiment_id=str(exp_pk),
+            name=name,
+            status=RunStatus.RUNNING,
+            lifecycle=Lifecycle.ACTIVE,
+            start_time=start,
+            end_time=None,
+            heartbeat_time=start,
+            user=spec.user,
+            parent_run_id=spec.parent_run_id,
+            params=param_rows,
+            tags=tag_rows,
+            fingerprint=fingerprint,
+        )
+
+    def _load_runs(self, conn: Connection, rows: Sequence[Any]) -> list[Run]:
+        """Runs for ``rows`` of the runs table, with everything attached, in row order."""
+        pks = [r.id for r in rows]
+        param_map: dict[int, dict[str, str]] = defaultdict(dict)
+        tag_map: dict[int, dict[str, str]] = defaultdict(dict)
+        metric_map: dict[int, dict[str, float]] = defaultdict(dict)
+        input_map: dict[int, list[DataInput]] = defaultdict(list)
+        parent_map: dict[int, str] = {}
+        for chunk in _chunks(pks):
+            for pk, k, v in conn.execute(
+                select(db.params.c.run_id, db.params.c.key, db.params.c.value).where(
+                    db.params.c.run_id.in_(chunk)
+                )
+            ):
+                param_map[pk][k] = v
+            for pk, k, v in conn.execute(
+                select(db.tags.c.run_id, db.tags.c.key, db.tags.c.value).where(
+                    db.tags.c.run_id.in_(chunk)
+                )
+            ):
+                tag_map[pk][k] = v
+            for pk, k, v, nan in conn.execute(
+                select(
+                    db.latest_metrics.c.run_id,
+                    db.latest_metrics.c.key,
+                    db.latest_metrics.c.value,
+                    db.latest_metrics.c.is_nan,
+                ).where(db.latest_metrics.c.run_id.in_(chunk))
+            ):
+                metric_map[pk][k] = float("nan") if nan else v
+            for row in conn.execute(select(db.run_inputs).where(db.run_inputs.c.run_id.in_(chunk))):
+                input_map[row.run_id].append(
+                    DataInput(
+                        name=row.name,
+                        digest=row.digest,
+                        rows=row.rows,
+                        schema=json.loads(row.schema) if row.schema else None,
+                        source=row.source,
+                    )
+                )
+        parent_pks = {r.parent_id for r in rows if r.parent_id is not None}
+        for chunk in _chunks(list(parent_pks)):
+            parent_map.update(
+                conn.execute(select(db.runs.c.id, db.runs.c.uuid).where(db.runs.c.id.in_(chunk)))
+                .tuples()
+                .all()
+            )
+        out = []
+        for r in rows:
+            fingerprint = None
+            if r.fingerprint:
+                code = CodeState(
+                    commit=r.code_commit,
+                    branch=r.code_branch,
+                    remote=r.code_remote,
+                    entry_point=r.entry_point,
+                    diff_digest=r.code_diff_digest,
+                    digest=r.code_digest or "",
+                )
+                fingerprint = Fingerprint(
+                    code, r.env_digest or "", r.data_digest or "", r.fingerprint
+                )
+            out.append(
+                Run(
+                    run_id=r.uuid,
+                    experiment_id=str(r.experiment_id),
+                    name=r.name,
+                    status=RunStatus(r.status),
+                    lifecycle=Lifecycle(r.lifecycle),
+                    start_time=r.start_time,
+                    end_time=r.end_time,
+                    heartbeat_time=r.heartbeat_time,
+                    user=r.user,
+                    parent_run_id=parent_map.get(r.parent_id) if r.parent_id else None,
+                    params=param_map.get(r.id, {}),
+                    metrics=metric_map.get(r.id, {}),
+                    tags=tag_map.get(r.id, {}),
+                    inputs=tuple(sorted(input_map.get(r.id, []), key=lambda i: (i.name, i.digest))),
+                    fingerprint=fingerprint,
+                )
+            )
+        return out
+
+    def get_run(self, run_id: str) -> Run:
+        def read(conn: Connection) -> Run:
+            row = conn.execute(select(db.runs).where(db.runs.c.uuid == run_id)).first()
+            if row is None:
+                raise NotFound(
+                    f"run {run_id!r} not found", hint="list runs with: triptych runs list"
+                )
+            return self._load_runs(conn, [row])[0]
+
+        return self._read(read)
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus | None = None,
+        end_time: int | None = None,
+        name: str | None = None,
+        data_digest: str | None = None,
+        fingerprint: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {}
+        if status is not None:
+            status = RunStatus(status)
+            values["status"] = status.value
+            if status.terminal:
+                values["end_time"] = end_time or now_ms()
+            else:
+                values["end_time"] = None
+        elif end_time is not None:
+            values["end_time"] = end_time
+        if name is not None:
+            values["name"] = base.validate_name("run", name)
+        if data_digest is not None:
+            values["data_digest"] = data_digest
+        if fingerprint is not None:
+            values["fingerprint"] = fingerprint
+        if not values:
+            self.get_run(run_id)  # still raise NotFound for a missing run
+            return
+
+        def write(conn: Connection) -> None:
+            done = conn.execute(update(db.runs).where(db.runs.c.uuid == run_id).values(**values))
+            if done.rowcount == 0:
+                raise NotFound(f"run {run_id!r} not found")
+
+        self._write(write)
+
+    def heartbeat(self, run_ids: Sequence[str], at: int | None = None) -> None:
+        if not run_ids:
+            return
+        when = at or now_ms()
+
+        def write(conn: Connection) -> None:
+            conn.execute(
+                update(db.runs)
+                .where(
+                    db.runs.c.uuid.in_(list(run_ids)), db.runs.c.status == RunStatus.RUNNING.value
+                )
+                .values(heartbeat_time=when)
+            )
+
+        self._write(write)
+
+    def fail_stale_runs(self, at: int | None = None) -> list[str]:
+        when = at or now_ms()
+        stale = and_(
+            db.runs.c.status == RunStatus.RUNNING.value,
+            db.runs.c.heartbeat_time + db.runs.c.heartbeat_timeout * 1000 < when,
+        )
+        # A cheap read first: most calls find nothing and never take the write lock.
+        if not self._read(lambda c: c.execute(select(db.runs.c.id).where(stale).limit(1)).first()):
+            return []
+
+        def write(conn: Connection) -> list[str]:
+            found = conn.execute(
+                select(db.runs.c.id, db.runs.c.uuid, db.runs.c.heartbeat_time).where(stale)
+            )
+            found_rows = found.all()
+            if not found_rows:
+                return []
+            conn.execute(
+                update(db.runs)
+                .where(db.runs.c.id.in_([r.id for r in found_rows]), stale)
+                .values(status=RunStatus.FAILED.value, end_time=db.runs.c.heartbeat_time)
+            )
+            self._upsert_values(
+                conn,
+                db.tags,
+                [
+                    {
+                        "run_id": r.id,
+                        "key": "triptych.status_reason",
+                        "value": "no heartbeat: the process that ran it died or hung",
+                    }
+                    for r in found_rows
+                ],
+            )
+            return [r.uuid for r in found_rows]
+
+        return self._write(write)
+
+    def set_run_lifecycle(self, run_id: str, deleted: bool) -> None:
+        state = Lifecycle.DELETED if deleted else Lifecycle.ACTIVE
+
+        def write(conn: Connection) -> None:
+            done = conn.execute(
+                update(db.runs).where(db.runs.c.uuid == run_id).values(lifecycle=state.value)
+            )
+            if done.rowcount == 0:
+                raise NotFound(f"run {run_id!r} not found")
+
+        self._write(write)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        checked = [base.validate_metric(m) for m in metrics]
+        param_rows = {
+            base.validate_key("param", k): base.validate_value("param", k, v, base.MAX_PARAM_LENGTH)
+            for k, v in (params or {}).items()
+        }
+        tag_rows = {
+            base.validate_key("tag", k): base.validate_value("tag", k, v, base.MAX_TAG_LENGTH)
+            for k, v in (tags or {}).items()
+        }
+        if not (checked or param_rows or tag_rows):
+            self.get_run(run_id)
+            return
+
+        def write(conn: Connection) -> None:
+            pk, _ = self._run_pk(conn, run_id)
+            if param_rows:
+                self._write_params(conn, pk, run_id, param_rows)
+            if tag_rows:
+                self._upsert_values(
+                    conn,
+                    db.tags,
+                    [{"run_id": pk, "key": k, "value": v} for k, v in tag_rows.items()],
+                )
+            if checked:
+                self._write_metrics(conn, pk, checked)
+
+        self._write(write)
+
+    def _write_params(
+        self, conn: Connection, pk: int, run_id: str, values: Mapping[str, str]
+    ) -> None:
+        existing = dict(
+            conn.execute(
+                select(db.params.c.key, db.params.c.value).where(
+                    db.params.c.run_id == pk, db.params.c.key.in_(list(values))
+                )
+            )
+            .tuples()
+            .all()
+        )
+        changed = {
+            k: (existing[k], v) for k, v in values.items() if k in existing and existing[k] != v
+        }
+        if changed:
+            key, (old, new) = next(iter(changed.items()))
+            raise Conflict(
+                f"param {key!r} of run {run_id} is already {old!r}; cannot change it to {new!r}",
+                hint="params are immutable: start a new run, or use a metric or tag",
+            )
+        self._insert_ignore(
+            conn,
+            db.params,
+            [{"run_id": pk, "key": k, "value": v} for k, v in values.items() if k not in existing],
+        )
+
+    def _write_metrics(self, conn: Connection, pk: int, checked: list[Metric]) -> None:
+        rows = [
+            {
+                "run_id": pk,
+                "key": m.key,
+                "value": 0.0 if m.value != m.value else m.value,
+                "is_nan": m.value != m.value,
+                "step": m.step,
+                "timestamp": m.timestamp,
+            }
+            for m in checked
+        ]
+        conn.execute(insert(db.metrics), rows)
+        latest: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            best = latest.get(row["key"])
+            if best is None or (row["step"], row["timestamp"]) >= (best["step"], best["timestamp"]):
+                latest[row["key"]] = row
+
+        self._upsert_values(conn, db.latest_metrics, list(latest.values()), where=_newer)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        def read(conn: Connection) -> list[Metric]:
+            pk, _ = self._run_pk(conn, run_id)
+            result = conn.execute(
+                select(
+                    db.metrics.c.value,
+                    db.metrics.c.is_nan,
+                    db.metrics.c.step,
+                    db.metrics.c.timestamp,
+                )
+                .where(db.metrics.c.run_id == pk, db.metrics.c.key == key)
+                .order_by(db.metrics.c.step, db.metrics.c.timestamp, db.metrics.c.id)
+            )
+            return [
+                Metric(key, float("nan") if nan else v, step, ts) for v, nan, step, ts in result
+            ]
+
+        return self._read(read)
+
+    # -- search -----------------------------------------------------------------------------
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str = "",
+        order_by: Sequence[str] = (),
+        max_results: int = 1000,
+        page_token: str | None = None,
+        include_deleted: bool = False,
+    ) -> Page[Run]:
+        if isinstance(experiment_ids, str):
+            experiment_ids = [experiment_ids]
+        if not 1 <= max_results <= base.MAX_RESULTS:
+            raise InvalidInput(f"max_results must be between 1 and {base.MAX_RESULTS}")
+        comparisons = parse_filter(filter_string)
+        orders = parse_order_by(list(order_by))
+        offset = _decode_token(page_token)
+        exp_pks = []
+        for e in experiment_ids:
+            try:
+                exp_pks.append(int(e))
+            except (TypeError, ValueError):
+                continue  # an id that cannot exist matches nothing
+        query = select(db.runs).where(db.runs.c.experiment_id.in_(exp_pks))
+        if not include_deleted:
+            query = query.where(db.runs.c.lifecycle == Lifecycle.ACTIVE.value)
+        for comparison in comparisons:
+            query = query.where(_condition(comparison))
+        for i, order in enumerate(orders):
+            query = _apply_order(query, order, i)
+        query = query.order_by(db.runs.c.start_time.desc(), db.runs.c.id.desc())
+        query = query.offset(offset).limit(max_results + 1)
+
+        def read(conn: Connection) -> Page[Run]:
+            rows = conn.execute(query).all()
+            more = len(rows) > max_results
+            found = self._load_runs(conn, rows[:max_results])
+            token = _encode_token(offset + max_results) if more else None
+            return Page(found, token)
+
+        return self._read(read)
+
+    # -- the triptych -----------------------------------------------------------------------
+    def put_environment(self, environment: Environment) -> None:
+        row = {
+            "digest": environment.digest,
+            "python": environment.python,
+            "platform": environment.platform[: base.MAX_KEY_LENGTH],
+            "packages": json.dumps(dict(environment.packages), sort_keys=True),
+            "creation_time": now_ms(),
+        }
+        self._write(lambda conn: self._insert_ignore(conn, db.environments, [row]))
+
+    def get_environment(self, digest: str) -> Environment:
+        def read(conn: Connection) -> Environment:
+            row = conn.execute(
+                select(db.environments).where(db.environments.c.digest == digest)
+            ).first()
+            if row is None:
+                raise NotFound(f"environment {digest!r} not found")
+            return Environment(row.digest, row.python, row.platform, json.loads(row.packages))
+
+        return self._read(read)
+
+    def log_inputs(self, run_id: str, inputs: Sequence[DataInput]) -> None:
+        for item in inputs:
+            base.validate_name("input", item.name)
+
+        def write(conn: Connection) -> None:
+            pk, _ = self._run_pk(conn, run_id)
+            self._insert_ignore(
+                conn,
+                db.run_inputs,
+                [
+                    {
+                        "run_id": pk,
+                        "name": i.name,
+                        "digest": i.digest,
+                        "rows": i.rows,
+                        "schema": json.dumps(dict(i.schema)) if i.schema is not None else None,
+                        "source": i.source,
+                    }
+                    for i in inputs
+                ],
+            )
+
+        self._write(write)
+
+    # -- artifacts --------------------------------------------------------------------------
+    def record_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
+        if not entries:
+            return
+        for e in entries:
+            if not e.path or e.digest is None or e.size is None:
+                raise InvalidInput(f"artifact entry {e!r} needs a path, a digest and a size")
+
+        def write(conn: Connection) -> None:
+            pk, _ = self._run_pk(conn, run_id)
+            new_paths = {e.path for e in entries}
+            for path in new_paths:
+                _check_tree(conn, pk, path, new_paths)
+            t = now_ms()
+            self._upsert_values(
+                conn,
+                db.artifacts,
+                [
+                    {
+                        "run_id": pk,
+                        "path": e.path,
+                        "digest": e.digest,
+                        "size": e.size,
+                        "creation_time": t,
+                    }
+                    for e in entries
+                ],
+            )
+
+        self._write(write)
+
+    def _files_under(self, run_id: str, path: str) -> list[ArtifactEntry]:
+        def read(conn: Connection) -> list[ArtifactEntry]:
+            pk, _ = self._run_pk(conn, run_id)
+            query = select(db.artifacts.c.path, db.artifacts.c.digest, db.artifacts.c.size).where(
+                db.artifacts.c.run_id == pk
+            )
+            if path:
+                query = query.where(or_(db.artifacts.c.path == path, _under(path)))
+            return [
+                ArtifactEntry(p, d, s)
+                for p, d, s in conn.execute(query.order_by(db.artifacts.c.path))
+            ]
+
+        return self._read(read)
+
+    def walk_artifacts(self, run_id: str, path: str = "") -> list[ArtifactEntry]:
+        return self._files_under(run_id, path)
+
+    def list_artifacts(self, run_id: str, path: str = "") -> list[ArtifactEntry]:
+        prefix = f"{path}/" if path else ""
+        children: dict[str, ArtifactEntry] = {}
+        for entry in self._files_under(run_id, path):
+            if entry.path == path:
+                return [entry]  # ``path`` is a file: list it alone
+            head, sep, _ = entry.path[len(prefix) :].partition("/")
+            child = prefix + head
+            if sep:
+                children.setdefault(child, ArtifactEntry(child, is_dir=True))
+            else:
+                children[child] = entry
+        return [children[k] for k in sorted(children)]
+
+    def get_artifact(self, run_id: str, path: str) -> ArtifactEntry:
+        def read(conn: Connection) -> ArtifactEntry:
+            pk, _ = self._run_pk(conn, run_id)
+            row = conn.execute(
+                select(db.artifacts.c.digest, db.artifacts.c.size).where(
+                    db.artifacts.c.run_id == pk, db.artifacts.c.path == path
+                )
+            ).first()
+            if row is None:
+                raise NotFound(
+                    f"artifact {path!r} not found in run {run_id}",
+                    hint=f"list them with: triptych runs show {run_id}",
+                )
+            return ArtifactEntry(path, row.digest, row.size)
+
+        return self._read(read)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _newer(stmt: Any) -> ColumnElement[bool]:
+    """Latest-metric rule: a higher step wins; on the same step, the later timestamp."""
+    ex = stmt.excluded
+    return or_(
+        db.latest_metrics.c.step < ex.step,
+        and_(db.latest_metrics.c.step == ex.step, db.latest_metrics.c.timestamp <= ex.timestamp),
+    )
+
+
+def _chunks(items: list[int]) -> Iterable[list[int]]:
+    for i in range(0, len(items), _BULK_CHUNK):
+        yield items[i : i + _BULK_CHUNK]
+
+
+def _under(path: str) -> ColumnElement[bool]:
+    """Paths strictly inside folder ``path``: a range scan, no LIKE escaping needed."""
+    return and_(
+        db.artifacts.c.path > f"{path}/", db.artifacts.c.path < f"{path}0"
+    )  # '0' follows '/'
+
+
+def _check_tree(conn: Connection, pk: int, path: str, new_paths: set[str]) -> None:
+    """A path cannot be both a file and a folder in one run's tree."""
+    parts = path.split("/")
+    parents = ["/".join(parts[:i]) for i in range(1, len(parts))]
+    clash = [p for p in parents if p in new_paths]
+    if not clash and parents:
+        clash = list(
+            conn.execute(
+                select(db.artifacts.c.path).where(
+                    db.artifacts.c.run_id == pk, db.artifacts.c.path.in_(parents)
+                )
+            ).scalars()
+        )
+    if not clash:
+        inside = conn.execute(
+            select(db.artifacts.c.path).where(db.artifacts.c.run_id == pk, _under(path)).limit(1)
+        ).first()
+        if inside or any(p.startswith(path + "/") for p in new_paths):
+            clash = [path]
+    if clash:
+        raise Conflict(
+            f"artifact path {path!r} clashes with {clash[0]!r}: a path is either a file or a folder"
+        )
+
+
+def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    if op == "=":
+        return column == value
+    if op == "!=":
+        return column != value
+    if op == "<":
+        return column < value
+    if op == "<=":
+        return column <= value
+    if op == ">":
+        return column > value
+    if op == ">=":
+        return column >= value
+    if op == "LIKE":
+        return column.like(value)
+    if op == "ILIKE":
+        return func.lower(column).like(func.lower(value))
+    if op == "IN":
+        return column.in_(list(value))
+    if op == "NOT IN":
+        return column.not_in(list(value))
+    raise InvalidInput(f"unknown operator {op!r}")  # pragma: no cover - parser guards this
+
+
+def _condition(c: Comparison) -> ColumnElement[bool]:
+    if c.entity == "metric":
+        return exists().where(
+            db.latest_metrics.c.run_id == db.runs.c.id,
+            db.latest_metrics.c.key == c.key,
+            db.latest_metrics.c.is_nan.is_(False),
+            _compare(db.latest_metrics.c.value, c.op, c.value),
+        )
+    if c.entity in ("param", "tag"):
+        table = db.params if c.entity == "param" else db.tags
+        return exists().where(
+            table.c.run_id == db.runs.c.id,
+            table.c.key == c.key,
+            _compare(table.c.value, c.op, c.value),
+        )
+    value = c.value
+    if c.key == "status" and isinstance(value, str):
+        value = value.upper()
+    elif c.key == "status" and isinstance(value, tuple):
+        value = tuple(v.upper() for v in value)
+    return _compare(_ATTRIBUTE_COLUMNS[c.key], c.op, value)
+
+
+def _apply_order(query: Any, order: OrderBy, index: int) -> Any:
+    if order.entity == "attribute":
+        column: Any = _ATTRIBUTE_COLUMNS[order.key]
+    else:
+        table = {"metric": db.latest_metrics, "param": db.params, "tag": db.tags}[order.entity]
+        alias = table.alias(f"order_{index}")
+        join = and_(alias.c.run_id == db.runs.c.id, alias.c.key == order.key)
+        if order.entity == "metric":
+            join = and_(join, alias.c.is_nan.is_(False))
+        query = query.outerjoin(alias, join)
+        column = alias.c.value
+    ordered = column.asc() if order.ascending else column.desc()
+    return query.order_by(ordered.nulls_last())
+
+
+def _encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _decode_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+        if not isinstance(offset, int) or offset < 0:
+            raise ValueError
+        return offset
+    except (ValueError, KeyError, TypeError) as e:
+        raise InvalidInput(
+            f"invalid page token {token!r}", hint="pass the token a search returned"
+        ) from e

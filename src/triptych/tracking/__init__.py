@@ -1,0 +1,1 @@
+"""Experiment tracking: runs, their triptych fingerprint, and the fluent logging API."""
