@@ -190,7 +190,7 @@ class SqlStore(MetadataStore):
             lifecycle=Lifecycle(row.lifecycle),
             creation_time=row.creation_time,
             last_update_time=row.last_update_time,
-            tags=dict(tag_rows.tuples().all()),
+            tags=dict(tag_rows.all()),
         )
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -382,9 +382,9 @@ class SqlStore(MetadataStore):
         parent_pks = {r.parent_id for r in rows if r.parent_id is not None}
         for chunk in _chunks(list(parent_pks)):
             parent_map.update(
-                conn.execute(select(db.runs.c.id, db.runs.c.uuid).where(db.runs.c.id.in_(chunk)))
-                .tuples()
-                .all()
+                conn.execute(
+                    select(db.runs.c.id, db.runs.c.uuid).where(db.runs.c.id.in_(chunk))
+                ).all()
             )
         out = []
         for r in rows:
@@ -579,9 +579,7 @@ class SqlStore(MetadataStore):
                 select(db.params.c.key, db.params.c.value).where(
                     db.params.c.run_id == pk, db.params.c.key.in_(list(values))
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         changed = {
             k: (existing[k], v) for k, v in values.items() if k in existing and existing[k] != v
