@@ -69,6 +69,8 @@ def duration(start: int | None, end: int | None) -> str:
     if not start or not end:
         return "-"
     seconds = (end - start) / 1000
+    if seconds < 10:
+        return f"{seconds:.2f}s"
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, sec = divmod(int(seconds), 60)

@@ -190,7 +190,7 @@ def show(
             console.print(table)
     if run.metrics:
         console.print()
-        table = Table(title="metrics (latest)", title_justify="left", title_style="bold")
+        table = Table(title="metrics", title_justify="left", title_style="bold")
         table.add_column("key")
         table.add_column("value", justify="right")
         for key in sorted(run.metrics):

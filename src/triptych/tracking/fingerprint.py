@@ -124,8 +124,15 @@ def code_state(cwd: str | None = None) -> tuple[CodeState, bytes]:
 
     Cached for :data:`CODE_TTL` seconds per folder and entry point, and dropped sooner when
     git's HEAD or index changes, so a loop of many runs asks git once."""
-    cwd = os.path.abspath(cwd or os.getcwd())
     entry = entry_point()
+    if cwd is None:
+        # The checkout we run in; outside any, the entry script's own checkout (for
+        # `python ~/project/train.py` started from elsewhere).
+        cwd = os.getcwd()
+        script_dir = os.path.dirname(entry) if os.path.isfile(entry) else ""
+        if not _git_files_key(cwd) and script_dir and _git_files_key(script_dir):
+            cwd = script_dir
+    cwd = os.path.abspath(cwd)
     key = (cwd, entry)
     files = _git_files_key(cwd)
     now = time.monotonic()

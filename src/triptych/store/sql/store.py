@@ -68,7 +68,11 @@ class SqlStore(MetadataStore):
         self._dialect = self._engine.dialect.name
         self._statements: dict[tuple[str, str, Any], Any] = {}
         if migrate_schema:
-            with_retry(lambda: migrate.upgrade(self._engine), "schema migration")
+            try:
+                with_retry(lambda: migrate.upgrade(self._engine), "schema migration")
+            except BaseException:
+                self._engine.dispose()  # no connection outlives a store that failed to open
+                raise
 
     def __repr__(self) -> str:
         return f"SqlStore({redact(self.url)!r})"
