@@ -101,9 +101,8 @@ def test_changing_a_param_is_refused_at_once() -> None:
     ],
 )
 def test_bad_values_fail_at_the_call(call: str, args: tuple[object, ...]) -> None:
-    with triptych.start_run() as run:
-        with pytest.raises(InvalidInput):
-            getattr(triptych, call)(*args)
+    with triptych.start_run() as run, pytest.raises(InvalidInput):
+        getattr(triptych, call)(*args)
     got = triptych.Client().get_run(run.run_id)
     assert (dict(got.metrics), dict(got.params)) == ({}, {})
 

@@ -5,6 +5,8 @@ Third-party backends (and triptych's own HTTP client, later) run the same contra
 
 from __future__ import annotations
 
+import contextlib
+
 
 def reset_process_state() -> None:
     """Forget open stores, writers and caches, so a test starts like a new process."""
@@ -12,10 +14,9 @@ def reset_process_state() -> None:
     from triptych.tracking import client, fingerprint, fluent
 
     for run in list(fluent._open_runs.values()):
-        try:
+        # A test that broke its store must not break the next one.
+        with contextlib.suppress(Exception):
             run.end()
-        except Exception:  # a test that broke its store must not break the next one
-            pass
     fluent._open_runs.clear()
     fluent._stack.set(())
     fluent._experiment_cache.clear()
