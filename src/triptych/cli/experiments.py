@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 app = typer.Typer(
@@ -9,7 +11,7 @@ app = typer.Typer(
 )
 
 
-def _client():  # type: ignore[no-untyped-def]
+def _client() -> Any:
     from triptych.tracking.client import Client
 
     return Client()

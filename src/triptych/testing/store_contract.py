@@ -288,7 +288,7 @@ class StoreContract:
     def _ids(self, store: MetadataStore, exp: str, flt: str = "", order: Any = ()) -> list[str]:
         return [r.params["alpha"] for r in store.search_runs([exp], flt, list(order)).items]
 
-    def test_search_default_order_is_newest_first(self, store, exp, grid) -> None:  # type: ignore[no-untyped-def]
+    def test_search_default_order_is_newest_first(self, store, exp, grid) -> None:
         assert self._ids(store, exp) == ["0.5", "0.4", "0.3", "0.2", "0.1"]
 
     @pytest.mark.parametrize(
@@ -310,14 +310,14 @@ class StoreContract:
             ("metrics.missing > 0", set()),
         ],
     )
-    def test_search_filters(self, store, exp, grid, flt, expected) -> None:  # type: ignore[no-untyped-def]
+    def test_search_filters(self, store, exp, grid, flt, expected) -> None:
         assert set(self._ids(store, exp, flt)) == expected
 
-    def test_search_by_run_id(self, store, exp, grid) -> None:  # type: ignore[no-untyped-def]
+    def test_search_by_run_id(self, store, exp, grid) -> None:
         rid = grid["0.2"]
         assert self._ids(store, exp, f"run_id = '{rid}'") == ["0.2"]
 
-    def test_search_orders_by_metric_with_missing_last(self, store, exp, grid) -> None:  # type: ignore[no-untyped-def]
+    def test_search_orders_by_metric_with_missing_last(self, store, exp, grid) -> None:
         assert self._ids(store, exp, order=["metrics.mse"]) == ["0.5", "0.4", "0.2", "0.1", "0.3"]
         assert self._ids(store, exp, order=["metrics.mse DESC"]) == [
             "0.1",
@@ -341,7 +341,7 @@ class StoreContract:
             "0.5",
         ]
 
-    def test_search_pages_cover_everything_once(self, store, exp, grid) -> None:  # type: ignore[no-untyped-def]
+    def test_search_pages_cover_everything_once(self, store, exp, grid) -> None:
         seen: list[str] = []
         token = None
         while True:
@@ -355,7 +355,7 @@ class StoreContract:
                 break
         assert sorted(seen) == sorted(grid.values())
 
-    def test_search_ignores_other_experiments(self, store, exp, grid) -> None:  # type: ignore[no-untyped-def]
+    def test_search_ignores_other_experiments(self, store, exp, grid) -> None:
         other = store.create_experiment("other")
         _run(store, other)
         assert len(store.search_runs([exp]).items) == 5
@@ -375,11 +375,11 @@ class StoreContract:
             "metrics.mse ~ 3",
         ],
     )
-    def test_bad_filters_are_clear_errors(self, store, exp, flt) -> None:  # type: ignore[no-untyped-def]
+    def test_bad_filters_are_clear_errors(self, store, exp, flt) -> None:
         with pytest.raises(InvalidInput):
             store.search_runs([exp], flt)
 
-    def test_bad_paging_arguments(self, store, exp) -> None:  # type: ignore[no-untyped-def]
+    def test_bad_paging_arguments(self, store, exp) -> None:
         with pytest.raises(InvalidInput):
             store.search_runs([exp], max_results=0)
         with pytest.raises(InvalidInput):

@@ -100,10 +100,12 @@ class SqlStore(MetadataStore):
     def _dialect_insert(self, table: Any) -> Any:
         """INSERT with the dialect's ON CONFLICT support (SQLite and PostgreSQL share it)."""
         if self._dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        return dialect_insert(table)
+            from sqlalchemy.dialects import postgresql
+
+            return postgresql.insert(table)
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table)
 
     def _insert_ignore(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
         """Insert rows whose primary key is new; existing rows are left as they are."""
@@ -166,7 +168,7 @@ class SqlStore(MetadataStore):
                 insert(db.experiments).values(
                     name=name, lifecycle=Lifecycle.ACTIVE.value, creation_time=t, last_update_time=t
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key[0]  # type: ignore[index]
             if tag_rows:
                 conn.execute(
                     insert(db.experiment_tags),
@@ -303,7 +305,7 @@ class SqlStore(MetadataStore):
                     env_digest=spec.env_digest,
                     fingerprint=spec.fingerprint,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key[0]  # type: ignore[index]
             if tag_rows:
                 conn.execute(
                     insert(db.tags),
@@ -601,7 +603,7 @@ class SqlStore(MetadataStore):
         )
 
     def _write_metrics(self, conn: Connection, pk: int, checked: list[Metric]) -> None:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "run_id": pk,
                 "key": m.key,
