@@ -137,7 +137,8 @@ def test_errors_are_one_line_with_a_fix_and_no_traceback(
     done = cli(*args, home=home, ok=False)
     assert done.returncode == 1
     assert message in done.stderr and "Traceback" not in done.stderr
-    assert done.stderr.splitlines()[0].startswith("error:")
+    (line,) = done.stderr.splitlines()  # one line: the problem and the fix
+    assert line.startswith("error:") and "(fix: " in line
     debug = cli("--debug", *args, home=home, ok=False)
     assert "Traceback" in debug.stderr
 

@@ -50,7 +50,10 @@ def digest_file(path: Path) -> Blob:
 
 
 class VerifyingReader:
-    """Wraps a binary stream; raises IntegrityError at EOF if the bytes were not ``digest``."""
+    """Wraps a binary stream; raises IntegrityError at EOF if the bytes were not ``digest``.
+
+    Once a mismatch is found, every further read raises it again, so a caller that retries or
+    keeps reading never mistakes the damaged bytes for good ones."""
 
     def __init__(self, raw: BinaryIO, digest: str, where: str) -> None:
         self._raw = raw
@@ -58,18 +61,24 @@ class VerifyingReader:
         self._where = where
         self._hash = hashlib.sha256()
         self._checked = False
+        self._failed: IntegrityError | None = None
 
     def read(self, size: int = -1) -> bytes:
+        if self._failed is not None:
+            raise self._failed
+        if size == 0:
+            return b""  # not EOF: nothing was asked for
         data = self._raw.read(size)
         if data:
             self._hash.update(data)
         elif not self._checked:
             self._checked = True
             if self._hash.hexdigest() != self._digest:
-                raise IntegrityError(
+                self._failed = IntegrityError(
                     f"artifact {self._where} does not match its digest {self._digest[:12]}…",
                     hint="the stored bytes were changed or damaged; re-log the artifact",
                 )
+                raise self._failed
         return data
 
     def close(self) -> None:
@@ -116,13 +125,14 @@ class ArtifactStore(ABC):
 
     def download(self, digest: str, destination: Path) -> Path:
         """Write the blob to ``destination`` atomically, verified before it appears there."""
-        destination.parent.mkdir(parents=True, exist_ok=True)
         tmp = destination.with_name(f".{destination.name}.triptych-part")
-        try:
-            with self.open(digest) as reader, open(tmp, "wb") as out:
-                for chunk in reader:
-                    out.write(chunk)
-            tmp.replace(destination)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with self.open(digest) as reader:  # a bad digest or missing blob creates nothing
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with open(tmp, "wb") as out:
+                    for chunk in reader:
+                        out.write(chunk)
+                tmp.replace(destination)
+            finally:
+                tmp.unlink(missing_ok=True)
         return destination

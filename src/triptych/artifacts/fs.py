@@ -1,9 +1,16 @@
 """fsspec implementation of the artifact store: ``file://`` (default) and ``s3://``.
 
 Layout under the root: ``blobs/sha256/<2 hex>/<digest>`` for complete blobs and ``tmp/`` for
-uploads in flight on local disks. Local writes hash while copying into ``tmp/`` and rename into
-place; object stores need the digest first (it is the key), so the file is hashed, then
-uploaded straight to its key, which S3 makes visible only once the upload completes.
+uploads in flight on local disks. Local writes hash while copying into ``tmp/``, flush to disk
+and rename into place. Object stores need the digest first (it is the key), so a file is
+hashed, then uploaded to its key while being hashed again: small files in one PUT of the very
+bytes hashed, larger ones as a multipart upload that is completed only when the second hash
+matches (a file changed meanwhile is refused, its upload aborted). S3 shows an object only once
+its upload completes, so no partial or mismatched blob is ever visible under a digest.
+
+Backend failures (disk errors, unreachable endpoints, missing buckets) are raised as
+:class:`~triptych.errors.NotFound` or :class:`~triptych.errors.StoreUnavailable`, never as raw
+OSError or botocore exceptions.
 """
 
 from __future__ import annotations
@@ -11,10 +18,10 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TypeVar
 
 from triptych._lazy import require
 from triptych.artifacts.base import (
@@ -24,10 +31,31 @@ from triptych.artifacts.base import (
     VerifyingReader,
     check_digest,
     digest_bytes,
-    digest_file,
 )
-from triptych.errors import InvalidInput, NotFound, StoreUnavailable
+from triptych.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    StoreUnavailable,
+    TriptychError,
+)
 from triptych.uris import artifact_backend, scheme_of
+
+T = TypeVar("T")
+
+# Remote files up to this size are read once into memory and sent in one PUT.
+SMALL_UPLOAD = 8 * CHUNK
+
+
+def _backend_errors(scheme: str) -> tuple[type[BaseException], ...]:
+    """Exception types a backend raises besides OSError (imported only when it is in use)."""
+    if scheme != "s3":
+        return ()
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # pragma: no cover - s3fs always brings botocore
+        return ()
+    return (BotoCoreError, ClientError)
 
 
 class FsspecArtifactStore(ArtifactStore):
@@ -40,6 +68,7 @@ class FsspecArtifactStore(ArtifactStore):
         import fsspec
 
         self.scheme = scheme_of(root)
+        self._errors = (OSError, *_backend_errors(self.scheme))
         if self.scheme == "s3" and s3_endpoint_url:
             storage_options.setdefault("endpoint_url", s3_endpoint_url)
         if self.scheme == "file":
@@ -68,12 +97,24 @@ class FsspecArtifactStore(ArtifactStore):
         local_path = Path(local_path)
         if not local_path.is_file():
             raise NotFound(f"no file at {local_path}")
-        if self._local_root is not None:
-            with open(local_path, "rb") as src:
-                return self._put_local_stream(src)
-        blob = digest_file(local_path)
-        if not self.exists(blob.digest):
-            self._guard(lambda: self._fs.put_file(str(local_path), self._key(blob.digest)))
+        try:
+            src = open(local_path, "rb")  # noqa: SIM115 - closed by the with below
+        except OSError as e:
+            raise InvalidInput(f"cannot read {local_path}: {e.strerror or e}") from e
+        with src:
+            if self._local_root is not None:
+                return self._guard(lambda: self._write_local(lambda out: _copy(src, out)))
+            blob = self._guard(lambda: _copy(src, None))  # the key is the digest: hash first
+            if self.exists(blob.digest):
+                return blob
+            src.seek(0)
+            if blob.size <= SMALL_UPLOAD:
+                data = self._guard(src.read)
+                if digest_bytes(data) != blob:
+                    raise _changed(local_path)
+                self._guard(lambda: self._fs.pipe_file(self._key(blob.digest), data))
+            else:
+                self._guard(lambda: self._upload_verified(src, blob, local_path))
         return blob
 
     def put_bytes(self, data: bytes) -> Blob:
@@ -81,41 +122,44 @@ class FsspecArtifactStore(ArtifactStore):
         if self.exists(blob.digest):
             return blob
         if self._local_root is not None:
-            self._commit_local(blob.digest, lambda f: f.write(data))
+            self._guard(lambda: self._write_local(lambda out: _copy(data, out)))
         else:
             self._guard(lambda: self._fs.pipe_file(self._key(blob.digest), data))
         return blob
 
-    def _put_local_stream(self, src: Any) -> Blob:
-        h = hashlib.sha256()
-        size = 0
+    def _write_local(self, fill: Callable[[BinaryIO], Blob]) -> Blob:
+        """Write through ``fill`` into ``tmp/``, make it durable, rename it to its digest."""
         tmp = self._tmp_path()
         try:
             with open(tmp, "wb") as out:
-                while chunk := src.read(CHUNK):
-                    h.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-            digest = h.hexdigest()
-            final = Path(self._key(digest))
-            if final.exists():
-                return Blob(digest, size)
+                blob = fill(out)
+                out.flush()
+                os.fsync(out.fileno())  # the bytes are on disk before a name points at them
+            final = Path(self._key(blob.digest))
+            if final.is_file():
+                return blob
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)  # atomic: readers see nothing or the whole blob
-            return Blob(digest, size)
+            _fsync_dir(final.parent)
+            return blob
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _commit_local(self, digest: str, write: Any) -> None:
-        tmp = self._tmp_path()
+    def _upload_verified(self, src: BinaryIO, blob: Blob, local_path: Path) -> None:
+        """Upload to the blob's key, hashing again; complete only if the bytes still match."""
+        f = self._fs.open(self._key(blob.digest), "wb", autocommit=False)
         try:
-            with open(tmp, "wb") as out:
-                write(out)
-            final = Path(self._key(digest))
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
+            try:
+                sent = _copy(src, f)
+            finally:
+                f.close()  # sends the last part; nothing is visible before commit()
+            if sent != blob:
+                raise _changed(local_path)
+            f.commit()
+        except BaseException:
+            with suppress(Exception):
+                f.discard()  # aborts the multipart upload
+            raise
 
     def _tmp_path(self) -> Path:
         assert self._local_root is not None
@@ -137,23 +181,78 @@ class FsspecArtifactStore(ArtifactStore):
             raw = self._fs.open(key, "rb")
         except FileNotFoundError:
             raise NotFound(f"blob {digest[:12]}… is missing from {self.root}") from None
-        except OSError as e:
+        except self._errors as e:
             raise StoreUnavailable(f"cannot read {self.root}: {e}") from e
-        reader = VerifyingReader(raw, digest, f"{digest[:12]}… in {self.root}")
+        reader = VerifyingReader(_Guarded(raw, self), digest, f"{digest[:12]}… in {self.root}")
         try:
             yield reader
         finally:
-            reader.close()
+            with suppress(TriptychError):
+                reader.close()
 
     def delete(self, digest: str) -> None:
         key = self._key(digest)
-        with suppress(FileNotFoundError):
-            self._fs.rm_file(key)
+        with suppress(NotFound):
+            self._guard(lambda: self._fs.rm_file(key))
 
-    def _guard(self, fn: Any) -> Any:
+    def _guard(self, fn: Callable[[], T]) -> T:
+        """Run a backend call, turning its failures into triptych errors."""
         try:
             return fn()
+        except TriptychError:
+            raise
         except FileNotFoundError as e:
             raise NotFound(f"{self.root}: {e}") from e
-        except (OSError, PermissionError) as e:
-            raise StoreUnavailable(f"artifact store {self.root} failed: {e}") from e
+        except self._errors as e:
+            raise StoreUnavailable(
+                f"artifact store {self.root} failed: {e}",
+                hint="check that the store is reachable and writable (endpoint, bucket, disk)",
+            ) from e
+
+
+class _Guarded:
+    """A backend stream whose read errors become triptych errors."""
+
+    def __init__(self, raw: Any, store: FsspecArtifactStore) -> None:
+        self._raw = raw
+        self._store = store
+
+    def read(self, size: int = -1) -> bytes:
+        return self._store._guard(lambda: self._raw.read(size))
+
+    def close(self) -> None:
+        self._store._guard(self._raw.close)
+
+
+def _copy(src: bytes | BinaryIO, out: Any) -> Blob:
+    """Write ``src`` to ``out`` (None: nowhere) in chunks; the digest and size of exactly the
+    bytes written."""
+    if isinstance(src, bytes):
+        if out is not None:
+            out.write(src)
+        return digest_bytes(src)
+    h = hashlib.sha256()
+    size = 0
+    while chunk := src.read(CHUNK):
+        h.update(chunk)
+        size += len(chunk)
+        if out is not None:
+            out.write(chunk)
+    return Blob(h.hexdigest(), size)
+
+
+def _changed(path: Path) -> Conflict:
+    return Conflict(
+        f"{path} changed while it was being stored",
+        hint="log it again once whatever is writing it has finished",
+    )
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
+    with suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

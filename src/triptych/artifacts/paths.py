@@ -20,7 +20,8 @@ from triptych.errors import UnsafePath
 MAX_PATH = 1024
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: every Unicode Cc
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def normalise(path: str, *, allow_empty: bool = False) -> str:
@@ -41,8 +42,10 @@ def normalise(path: str, *, allow_empty: bool = False) -> str:
             f"artifact path {shown!r} contains percent-encoding",
             hint="give the decoded name; encoded forms such as %2e%2e are refused",
         )
+    if _SURROGATE.search(path):
+        raise UnsafePath(f"artifact path {shown!r} is not valid Unicode (a lone surrogate)")
     text = unicodedata.normalize("NFC", path)
-    if text.startswith("/") or text.startswith("~") or _DRIVE.match(text):
+    if text.startswith("/"):
         raise UnsafePath(f"artifact path {shown!r} is absolute", hint="give a path inside the run")
     parts = [p for p in text.split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts):
@@ -50,6 +53,17 @@ def normalise(path: str, *, allow_empty: bool = False) -> str:
     if any(p.strip(" .") == "" for p in parts):
         raise UnsafePath(f"artifact path {shown!r} has a segment of only dots or spaces")
     clean = "/".join(parts)
+    # Checked on the result, so that ``./~/x`` or ``./C:/x`` cannot slip through to a form
+    # that a second normalise (at download) would refuse.
+    if clean.startswith("~"):
+        raise UnsafePath(
+            f"artifact path {shown!r} starts with '~', a home folder to shells",
+            hint="give a path inside the run",
+        )
+    if _DRIVE.match(clean):
+        raise UnsafePath(
+            f"artifact path {shown!r} starts with a drive letter", hint="give a path inside the run"
+        )
     if not clean and not allow_empty:
         raise UnsafePath("artifact path is empty", hint="name a file inside the run")
     if len(clean) > MAX_PATH:

@@ -2,8 +2,7 @@
 
 Only typer is imported at start; every command imports what it needs when it runs, which
 keeps ``triptych --help`` fast. Errors are printed by :func:`run` through the one table in
-``triptych.errors``: a line with the message and a line with the fix, no traceback unless
-``--debug``.
+``triptych.errors``: one line with the message and the fix, no traceback unless ``--debug``.
 """
 
 from __future__ import annotations

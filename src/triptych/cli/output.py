@@ -44,11 +44,9 @@ def clean_floats(data: Any) -> Any:
 
 
 def error(message: str, hint: str | None = None) -> None:
-    """One line on stderr, and the fix on a second when there is one."""
-    err = console(stderr=True)
-    err.print(f"[bold red]error:[/] {escape(message)}")
-    if hint:
-        err.print(f"  [dim]fix:[/] {escape(hint)}")
+    """One line on stderr: the problem, then the fix when there is one."""
+    fix = f" [dim](fix: {escape(hint)})[/]" if hint else ""
+    console(stderr=True).print(f"[bold red]error:[/] {escape(message)}{fix}", soft_wrap=True)
 
 
 def escape(text: str) -> str:

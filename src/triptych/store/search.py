@@ -112,10 +112,22 @@ def _unquote(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text[1:-1])
 
 
+FILTER_HINT = "e.g. \"metrics.mse < 3000 and params.alpha = '0.5'\" (see docs/tracking.md)"
+ORDER_HINT = "e.g. 'metrics.mse', 'params.alpha DESC' or 'start_time ASC'"
+
+
 def parse_filter(text: str | None) -> list[Comparison]:
     """Parse a filter into comparisons that must all hold. Raises InvalidInput."""
     if not text or not text.strip():
         return []
+    try:
+        return _parse_filter(text)
+    except InvalidInput as e:
+        e.hint = e.hint or FILTER_HINT
+        raise
+
+
+def _parse_filter(text: str) -> list[Comparison]:
     tokens = _tokens(text)
     out: list[Comparison] = []
     i = 0
@@ -172,6 +184,14 @@ def parse_filter(text: str | None) -> list[Comparison]:
 
 def parse_order_by(clauses: list[str] | tuple[str, ...] | None) -> list[OrderBy]:
     """Parse ``["metrics.mse ASC", "start_time"]``. Raises InvalidInput."""
+    try:
+        return _parse_order_by(clauses)
+    except InvalidInput as e:
+        e.hint = ORDER_HINT if e.hint in (None, FILTER_HINT) else e.hint
+        raise
+
+
+def _parse_order_by(clauses: list[str] | tuple[str, ...] | None) -> list[OrderBy]:
     out: list[OrderBy] = []
     for clause in clauses or ():
         parts = clause.strip().rsplit(None, 1)
