@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 from triptych.errors import IntegrityError, InvalidInput
 
@@ -49,13 +49,21 @@ def digest_file(path: Path) -> Blob:
     return Blob(h.hexdigest(), size)
 
 
+class Readable(Protocol):
+    """What :class:`VerifyingReader` needs from a stream."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 class VerifyingReader:
     """Wraps a binary stream; raises IntegrityError at EOF if the bytes were not ``digest``.
 
     Once a mismatch is found, every further read raises it again, so a caller that retries or
     keeps reading never mistakes the damaged bytes for good ones."""
 
-    def __init__(self, raw: BinaryIO, digest: str, where: str) -> None:
+    def __init__(self, raw: Readable, digest: str, where: str) -> None:
         self._raw = raw
         self._digest = digest
         self._where = where
@@ -76,7 +84,8 @@ class VerifyingReader:
             if self._hash.hexdigest() != self._digest:
                 self._failed = IntegrityError(
                     f"artifact {self._where} does not match its digest {self._digest[:12]}…",
-                    hint="the stored bytes were changed or damaged; re-log the artifact",
+                    hint="the stored bytes were changed or damaged; delete the blob, then log the "
+                    "original file again",
                 )
                 raise self._failed
         return data

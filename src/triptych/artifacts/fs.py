@@ -1,16 +1,20 @@
 """fsspec implementation of the artifact store: ``file://`` (default) and ``s3://``.
 
 Layout under the root: ``blobs/sha256/<2 hex>/<digest>`` for complete blobs and ``tmp/`` for
-uploads in flight on local disks. Local writes hash while copying into ``tmp/``, flush to disk
-and rename into place. Object stores need the digest first (it is the key), so a file is
-hashed, then uploaded to its key while being hashed again: small files in one PUT of the very
-bytes hashed, larger ones as a multipart upload that is completed only when the second hash
-matches (a file changed meanwhile is refused, its upload aborted). S3 shows an object only once
-its upload completes, so no partial or mismatched blob is ever visible under a digest.
+uploads in flight on local disks. Local writes hash while copying into ``tmp/``, fsync, and
+rename into place, so a crash (even a power cut) never leaves a partial blob under a digest; a
+killed process may leave a ``tmp/*.part`` file, which nothing reads.
 
-Backend failures (disk errors, unreachable endpoints, missing buckets) are raised as
-:class:`~triptych.errors.NotFound` or :class:`~triptych.errors.StoreUnavailable`, never as raw
-OSError or botocore exceptions.
+Object stores need the digest first (it is the key), so a file is hashed, then uploaded to its
+key while being hashed again: small files in one PUT of the very bytes hashed, larger ones as a
+multipart upload completed only when the second hash matches (a file changed meanwhile is
+refused and its upload aborted). S3 shows an object only once its upload completes, so no
+partial or mismatched blob is ever visible under a digest.
+
+A stored blob of the wrong size (truncated or extended behind the store's back) counts as
+missing, so storing the same bytes again repairs it. Backend failures (disk errors, unreachable
+endpoints, missing buckets) are raised as :class:`~triptych.errors.NotFound` or
+:class:`~triptych.errors.StoreUnavailable`, never as raw OSError or botocore exceptions.
 """
 
 from __future__ import annotations
@@ -68,7 +72,10 @@ class FsspecArtifactStore(ArtifactStore):
         import fsspec
 
         self.scheme = scheme_of(root)
-        self._errors = (OSError, *_backend_errors(self.scheme))
+        self._errors: tuple[type[BaseException], ...] = (
+            OSError,
+            *_backend_errors(self.scheme),
+        )
         if self.scheme == "s3" and s3_endpoint_url:
             storage_options.setdefault("endpoint_url", s3_endpoint_url)
         if self.scheme == "file":
@@ -105,7 +112,7 @@ class FsspecArtifactStore(ArtifactStore):
             if self._local_root is not None:
                 return self._guard(lambda: self._write_local(lambda out: _copy(src, out)))
             blob = self._guard(lambda: _copy(src, None))  # the key is the digest: hash first
-            if self.exists(blob.digest):
+            if self._stored(blob):
                 return blob
             src.seek(0)
             if blob.size <= SMALL_UPLOAD:
@@ -119,7 +126,7 @@ class FsspecArtifactStore(ArtifactStore):
 
     def put_bytes(self, data: bytes) -> Blob:
         blob = digest_bytes(data)
-        if self.exists(blob.digest):
+        if self._stored(blob):
             return blob
         if self._local_root is not None:
             self._guard(lambda: self._write_local(lambda out: _copy(data, out)))
@@ -133,11 +140,11 @@ class FsspecArtifactStore(ArtifactStore):
         try:
             with open(tmp, "wb") as out:
                 blob = fill(out)
+                if self._stored(blob):
+                    return blob
                 out.flush()
                 os.fsync(out.fileno())  # the bytes are on disk before a name points at them
             final = Path(self._key(blob.digest))
-            if final.is_file():
-                return blob
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)  # atomic: readers see nothing or the whole blob
             _fsync_dir(final.parent)
@@ -161,6 +168,19 @@ class FsspecArtifactStore(ArtifactStore):
                 f.discard()  # aborts the multipart upload
             raise
 
+    def _stored(self, blob: Blob) -> bool:
+        """Whether ``blob`` is stored already. One of the wrong size was damaged (truncated,
+        extended): it counts as missing, so storing the bytes again repairs it."""
+        key = self._key(blob.digest)
+        if self._local_root is not None:
+            path = Path(key)
+            return path.is_file() and path.stat().st_size == blob.size
+        try:
+            info = self._guard(lambda: self._fs.info(key))
+        except NotFound:
+            return False
+        return bool(info.get("type") == "file" and info.get("size") == blob.size)
+
     def _tmp_path(self) -> Path:
         assert self._local_root is not None
         folder = self._local_root / "tmp"
@@ -182,7 +202,7 @@ class FsspecArtifactStore(ArtifactStore):
         except FileNotFoundError:
             raise NotFound(f"blob {digest[:12]}… is missing from {self.root}") from None
         except self._errors as e:
-            raise StoreUnavailable(f"cannot read {self.root}: {e}") from e
+            raise self._unavailable(e) from e
         reader = VerifyingReader(_Guarded(raw, self), digest, f"{digest[:12]}… in {self.root}")
         try:
             yield reader
@@ -204,10 +224,13 @@ class FsspecArtifactStore(ArtifactStore):
         except FileNotFoundError as e:
             raise NotFound(f"{self.root}: {e}") from e
         except self._errors as e:
-            raise StoreUnavailable(
-                f"artifact store {self.root} failed: {e}",
-                hint="check that the store is reachable and writable (endpoint, bucket, disk)",
-            ) from e
+            raise self._unavailable(e) from e
+
+    def _unavailable(self, error: BaseException) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"artifact store {self.root} failed: {error}",
+            hint="check that the store is reachable and writable (endpoint, bucket, disk)",
+        )
 
 
 class _Guarded:

@@ -86,25 +86,37 @@ def inside(root: Path, relative: str) -> Path:
 
 
 def local_files(folder: Path) -> list[tuple[Path, str]]:
-    """Files under ``folder`` with their relative paths; symlinks leaving ``folder`` refused."""
+    """Files under ``folder`` with their relative paths; symlinks leaving ``folder`` refused.
+
+    Symlinks that stay inside are followed (a linked file or folder is logged under the link's
+    name); a link back to a folder it sits in adds nothing, so loops end.
+    """
     base = folder.resolve()
     out: list[tuple[Path, str]] = []
-    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-        here = Path(dirpath)
-        for name in sorted(dirnames):
-            link = here / name
-            if link.is_symlink():
-                target = link.resolve()
-                if target != base and base not in target.parents:
-                    raise UnsafePath(f"{link} is a symlink to {target}, outside {folder}")
-                if target == base or target in link.parents:
-                    continue  # a loop back to an ancestor adds no files
-                for sub, rel in local_files(link):
-                    out.append((sub, normalise(f"{link.relative_to(base).as_posix()}/{rel}")))
-        for name in sorted(filenames):
-            file = here / name
-            target = file.resolve()
-            if target != base and base not in target.parents:
-                raise UnsafePath(f"{file} is a symlink to {target}, outside {folder}")
-            out.append((target, normalise(file.relative_to(base).as_posix())))
+
+    def resolve_inside(link: Path) -> Path:
+        target = link.resolve()
+        if target != base and base not in target.parents:
+            raise UnsafePath(f"{link} is a symlink to {target}, outside {folder}")
+        return target
+
+    def walk(real: Path, prefix: str, enclosing: tuple[Path, ...]) -> None:
+        # ``real`` is a resolved folder shown at ``prefix``; ``enclosing`` holds the folders of
+        # the links being followed, which a link must not lead back above.
+        for dirpath, dirnames, filenames in os.walk(real, followlinks=False):
+            here = Path(dirpath)
+            shown = f"{prefix}/{here.relative_to(real).as_posix()}"
+            for name in sorted(dirnames):
+                link = here / name
+                if not link.is_symlink():
+                    continue
+                target = resolve_inside(link)
+                if any(target == d or target in d.parents for d in (*enclosing, here)):
+                    continue  # a loop back to a folder we are in adds no files
+                walk(target, f"{shown}/{name}", (*enclosing, here))
+            for name in sorted(filenames):
+                file = here / name
+                out.append((resolve_inside(file), normalise(f"{shown}/{name}")))
+
+    walk(base, ".", ())
     return out
