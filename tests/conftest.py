@@ -65,7 +65,17 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     name = f"triptych_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(_admin_url(server), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # A language-aware collation, as most production servers have, so that tests catch
+        # queries whose meaning depends on it; plain CREATE where ICU is unavailable.
+        try:
+            conn.execute(
+                text(
+                    f'CREATE DATABASE "{name}" TEMPLATE template0 LOCALE_PROVIDER icu '
+                    "ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+                )
+            )
+        except Exception:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
         yield make_url(server).set(database=name).render_as_string(hide_password=False)
     finally:

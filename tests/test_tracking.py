@@ -243,3 +243,39 @@ def test_code_diff_is_kept_as_artifact_in_git_checkout(tmp_path, monkeypatch) ->
     diff = triptych.Client().read_artifact(run.run_id, DIFF_ARTIFACT).decode()
     assert "-print('v1')" in diff and "+print('v2')" in diff
     assert code.diff_digest is not None
+
+
+def test_failed_download_writes_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with triptych.start_run() as run:
+        triptych.log_text("a", "plots/a.txt")
+        triptych.log_text("b", "plots/z/b.txt")
+    client = triptych.Client()
+    with pytest.raises(NotFound):
+        client.download_artifacts(run.run_id, "missing", tmp_path / "dst")
+    assert not (tmp_path / "dst").exists()
+    # A destination whose sub-folder is a symlink leaving it: refused before any byte is written.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dst = tmp_path / "dst2" / "plots"
+    dst.mkdir(parents=True)
+    (dst / "z").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(InvalidInput, match="outside"):
+        client.download_artifacts(run.run_id, "plots", tmp_path / "dst2")
+    assert list(outside.iterdir()) == [] and not (dst / "a.txt").exists()
+
+
+def test_abandoned_uploads_are_swept_when_the_store_opens(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import time
+
+    from triptych.artifacts.fs import STALE_PART_SECONDS, FsspecArtifactStore
+
+    tmp = tmp_path / "art" / "tmp"
+    tmp.mkdir(parents=True)
+    old, fresh = tmp / "old.part", tmp / "fresh.part"
+    old.write_bytes(b"partial")
+    fresh.write_bytes(b"in flight")
+    past = time.time() - STALE_PART_SECONDS - 60
+    os.utime(old, (past, past))
+    FsspecArtifactStore(str(tmp_path / "art"))
+    assert not old.exists() and fresh.exists()  # an upload in flight is left alone

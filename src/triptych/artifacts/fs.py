@@ -3,7 +3,8 @@
 Layout under the root: ``blobs/sha256/<2 hex>/<digest>`` for complete blobs and ``tmp/`` for
 uploads in flight on local disks. Local writes hash while copying into ``tmp/``, fsync, and
 rename into place, so a crash (even a power cut) never leaves a partial blob under a digest; a
-killed process may leave a ``tmp/*.part`` file, which nothing reads.
+killed process may leave a ``tmp/*.part`` file, which nothing reads; opening the store removes
+those older than :data:`STALE_PART_SECONDS` (no upload runs that long without writing).
 
 Object stores need the digest first (it is the key), so a file is hashed, then uploaded to its
 key while being hashed again: small files in one PUT of the very bytes hashed, larger ones as a
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -62,6 +64,9 @@ def _backend_errors(scheme: str) -> tuple[type[BaseException], ...]:
     return (BotoCoreError, ClientError)
 
 
+STALE_PART_SECONDS = 24 * 3600
+
+
 class FsspecArtifactStore(ArtifactStore):
     """Blobs in any fsspec filesystem; ``root`` is a local path, ``file://…`` or ``s3://…``."""
 
@@ -84,6 +89,7 @@ class FsspecArtifactStore(ArtifactStore):
             self.root = str(self._local_root)
             self._fs = fsspec.filesystem("file")
             self._base = self.root
+            self._sweep_stale_parts()
         else:
             self._local_root = None
             self.root = root
@@ -180,6 +186,19 @@ class FsspecArtifactStore(ArtifactStore):
         except NotFound:
             return False
         return bool(info.get("type") == "file" and info.get("size") == blob.size)
+
+    def _sweep_stale_parts(self) -> None:
+        """Remove uploads abandoned by killed processes (unmodified for a day)."""
+        assert self._local_root is not None
+        cutoff = time.time() - STALE_PART_SECONDS
+        try:
+            entries = list(os.scandir(self._local_root / "tmp"))
+        except OSError:
+            return
+        for entry in entries:
+            with suppress(OSError):
+                if entry.name.endswith(".part") and entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
 
     def _tmp_path(self) -> Path:
         assert self._local_root is not None

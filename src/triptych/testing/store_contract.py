@@ -444,6 +444,20 @@ class StoreContract:
             )
         assert [a.path for a in store.walk_artifacts(rid)] == ["a/b"]
 
+    def test_folder_listing_is_exact_under_any_collation(
+        self, store: MetadataStore, exp: str
+    ) -> None:
+        """Siblings that sort between 'a/' and 'a0' under some collations stay outside 'a'."""
+        rid = _run(store, exp)
+        names = ["a/b.txt", "a+b.txt", "a~c.txt", "a-b", "a.txt", "ab/c", "a b/d"]
+        store.record_artifacts(rid, [ArtifactEntry(n, DIGEST_A, 1) for n in names])
+        assert [e.path for e in store.list_artifacts(rid, "a")] == ["a/b.txt"]
+        assert [e.path for e in store.walk_artifacts(rid, "a")] == ["a/b.txt"]
+        assert [e.path for e in store.walk_artifacts(rid)] == sorted(names)
+        store.record_artifacts(rid, [ArtifactEntry("m", DIGEST_A, 1)])  # no false clash
+        with pytest.raises(Conflict, match=r"'a/b\.txt'"):  # names the clashing file
+            store.record_artifacts(rid, [ArtifactEntry("a", DIGEST_B, 1)])
+
     def test_operations_take_milliseconds(self, store: MetadataStore, exp: str) -> None:
         """Not a benchmark: a guard that nothing sleeps or scans on the hot paths."""
         rid = _run(store, exp)

@@ -355,14 +355,15 @@ class Client:
         import tempfile
 
         clean = paths.normalise(path, allow_empty=True)
-        root = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="triptych-"))
-        root.mkdir(parents=True, exist_ok=True)
         files = self.store.walk_artifacts(run_id, clean)
         if not files:
             raise NotFound(f"artifact {clean or '/'!r} not found in run {run_id}")
-        for entry in files:
+        root = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="triptych-"))
+        # Every destination is checked (symlinks resolved) before the first byte is written.
+        targets = [(entry, paths.inside(root, entry.path)) for entry in files]
+        for entry, target in targets:
             assert entry.digest is not None
-            self.artifacts.download(entry.digest, paths.inside(root, entry.path))
+            self.artifacts.download(entry.digest, target)
         return root / clean if clean else root
 
     # -- the triptych -----------------------------------------------------------------------

@@ -789,10 +789,9 @@ class SqlStore(MetadataStore):
             )
             if path:
                 query = query.where(or_(db.artifacts.c.path == path, _under(path)))
-            return [
-                ArtifactEntry(p, d, s)
-                for p, d, s in conn.execute(query.order_by(db.artifacts.c.path))
-            ]
+            # Sorted here, not by the database: collations differ between servers.
+            rows = sorted(conn.execute(query).all(), key=lambda row: row[0])
+            return [ArtifactEntry(p, d, s) for p, d, s in rows]
 
         return self._read(read)
 
@@ -847,10 +846,13 @@ def _chunks(items: list[int]) -> Iterable[list[int]]:
 
 
 def _under(path: str) -> ColumnElement[bool]:
-    """Paths strictly inside folder ``path``: a range scan, no LIKE escaping needed."""
-    return and_(
-        db.artifacts.c.path > f"{path}/", db.artifacts.c.path < f"{path}0"
-    )  # '0' follows '/'
+    """Paths strictly inside folder ``path``.
+
+    A prefix test with ``substr`` rather than a range (``> 'a/' and < 'a0'``), whose meaning
+    depends on the server's collation, or LIKE, which would need escaping. It runs after the
+    primary-key lookup on ``run_id``, so it only scans one run's entries."""
+    prefix = f"{path}/"
+    return func.substr(db.artifacts.c.path, 1, len(prefix)) == prefix
 
 
 def _check_tree(conn: Connection, pk: int, path: str, new_paths: set[str]) -> None:
@@ -867,11 +869,12 @@ def _check_tree(conn: Connection, pk: int, path: str, new_paths: set[str]) -> No
             ).scalars()
         )
     if not clash:
+        clash = sorted(p for p in new_paths if p.startswith(path + "/"))[:1]
+    if not clash:
         inside = conn.execute(
             select(db.artifacts.c.path).where(db.artifacts.c.run_id == pk, _under(path)).limit(1)
         ).first()
-        if inside or any(p.startswith(path + "/") for p in new_paths):
-            clash = [path]
+        clash = [inside[0]] if inside else []
     if clash:
         raise Conflict(
             f"artifact path {path!r} clashes with {clash[0]!r}: a path is either a file or a folder"
