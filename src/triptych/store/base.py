@@ -132,9 +132,9 @@ class MetadataStore(ABC):
     # -- runs -------------------------------------------------------------------------------
     @abstractmethod
     def create_run(self, spec: RunSpec) -> Run:
-        """Create a RUNNING run with its tags, params and fingerprint in one transaction and
-        return it. Raises NotFound for a missing experiment or parent run, and Conflict if
-        the experiment is deleted or ``spec.run_id`` exists."""
+        """Create a RUNNING run with its tags, params, fingerprint and initial artifacts in one
+        transaction and return it. Raises NotFound for a missing experiment or parent run,
+        and Conflict if the experiment is deleted or ``spec.run_id`` exists."""
 
     @abstractmethod
     def get_run(self, run_id: str) -> Run:

@@ -117,6 +117,7 @@ class RunSpec:
     fingerprint: str | None = None
     heartbeat_timeout: float = 60.0
     run_id: str | None = None  # imports keep their ids; otherwise the store assigns one
+    artifacts: tuple[ArtifactEntry, ...] = ()  # e.g. the code diff, recorded with the run
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,15 @@ class StoreContract:
         assert got.fingerprint.digest == "f" * 64
         assert len(run.run_id) == 32
 
+    def test_create_run_with_initial_artifacts(self, store: MetadataStore, exp: str) -> None:
+        entry = ArtifactEntry("_triptych/code.diff", DIGEST_A, 42)
+        rid = store.create_run(RunSpec(exp, artifacts=(entry,))).run_id
+        assert store.walk_artifacts(rid) == [entry]
+        with pytest.raises(Conflict):
+            store.create_run(
+                RunSpec(exp, artifacts=(entry, ArtifactEntry("_triptych", DIGEST_B, 1)))
+            )
+
     def test_run_ids_are_unique(self, store: MetadataStore, exp: str) -> None:
         ids = {_run(store, exp) for _ in range(50)}
         assert len(ids) == 50

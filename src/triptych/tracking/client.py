@@ -160,10 +160,9 @@ class Client:
                 env_digest=env.digest if env else None,
                 fingerprint=fingerprint,
                 heartbeat_timeout=self.settings.heartbeat_timeout,
+                artifacts=tuple(extra_artifacts),
             )
         )
-        if extra_artifacts:
-            self.store.record_artifacts(run.run_id, extra_artifacts)
         return run
 
     def _ensure_environment(self, env: Environment) -> None:

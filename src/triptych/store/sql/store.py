@@ -284,6 +284,12 @@ class SqlStore(MetadataStore):
         base.validate_name("run", name)
         start = spec.start_time or now_ms()
         code = spec.code or CodeState()
+        paths = {a.path for a in spec.artifacts}
+        for a in spec.artifacts:
+            if not a.path or a.digest is None or a.size is None:
+                raise InvalidInput(f"artifact entry {a!r} needs a path, a digest and a size")
+            if any(p.startswith(a.path + "/") for p in paths):
+                raise Conflict(f"artifact path {a.path!r} is both a file and a folder")
 
         def write(conn: Connection) -> str | None:
             exp = conn.execute(
@@ -331,6 +337,15 @@ class SqlStore(MetadataStore):
                     insert(db.params),
                     [{"run_id": pk, "key": k, "value": v} for k, v in param_rows.items()],
                 )
+            if spec.artifacts:
+                conn.execute(
+                    insert(db.artifacts),
+                    [
+                        {"run_id": pk, "path": a.path, "digest": a.digest, "size": a.size,
+                         "creation_time": start}
+                        for a in spec.artifacts
+                    ],
+                )  # fmt: skip
             return None
 
         try:
