@@ -120,8 +120,14 @@ class RunSpec:
     artifacts: tuple[ArtifactEntry, ...] = ()  # e.g. the code diff, recorded with the run
 
 
-@dataclass(frozen=True)
+@dataclass
 class Run:
+    """A run with what was logged to it, as read from the store.
+
+    A plain (not frozen) dataclass: search builds thousands of these per second, and frozen
+    dataclasses cost five times more to construct. Treat it as a snapshot; changing it
+    changes nothing in the store."""
+
     run_id: str
     experiment_id: str
     name: str

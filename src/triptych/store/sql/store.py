@@ -391,14 +391,11 @@ class SqlStore(MetadataStore):
         sql = conn.exec_driver_sql
         for chunk in _chunks(pks):
             ids = ",".join(str(int(pk)) for pk in chunk)
-            for pk, k, v in sql(
-                f"SELECT run_id, key, value FROM params WHERE run_id IN ({ids})"
+            for kind, pk, k, v in sql(
+                f"SELECT 0, run_id, key, value FROM params WHERE run_id IN ({ids}) UNION ALL "
+                f"SELECT 1, run_id, key, value FROM tags WHERE run_id IN ({ids})"
             ).all():
-                param_map[pk][k] = v
-            for pk, k, v in sql(
-                f"SELECT run_id, key, value FROM tags WHERE run_id IN ({ids})"
-            ).all():
-                tag_map[pk][k] = v
+                (tag_map if kind else param_map)[pk][k] = v
             for pk, k, v, nan in sql(
                 f"SELECT run_id, key, value, is_nan FROM latest_metrics WHERE run_id IN ({ids})"
             ).all():
