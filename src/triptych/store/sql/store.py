@@ -13,6 +13,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
+    bindparam,
     exists,
     func,
     insert,
@@ -685,13 +686,48 @@ class SqlStore(MetadataStore):
                 exp_pks.append(int(e))
             except (TypeError, ValueError):
                 continue  # an id that cannot exist matches nothing
-        query = select(*RUN_COLUMNS).where(db.runs.c.experiment_id.in_(exp_pks))
+        query = self._search_statement(comparisons, orders, include_deleted)
+        values: dict[str, Any] = {"exp_ids": exp_pks, "offset": offset, "limit": max_results + 1}
+        for i, c in enumerate(comparisons):
+            value = c.value
+            if c.entity == "attribute" and c.key == "status":  # statuses are upper case
+                value = tuple(v.upper() for v in value) if isinstance(value, tuple) else value
+                value = value.upper() if isinstance(value, str) else value
+            values[f"v{i}"] = list(value) if isinstance(value, tuple) else value
+
+        def read(conn: Connection) -> Page[Run]:
+            rows = conn.execute(query, values).all()
+            more = len(rows) > max_results
+            found = self._load_runs(conn, rows[:max_results])
+            token = _encode_token(offset + max_results) if more else None
+            return Page(found, token)
+
+        return self._read(read)
+
+    def _search_statement(
+        self, comparisons: list[Comparison], orders: list[OrderBy], include_deleted: bool
+    ) -> Any:
+        """The SELECT for a filter's *shape*, values left as bind parameters (``v0``, ``v1``…,
+        ``exp_ids``, ``offset``, ``limit``) and built once per shape: building a statement
+        costs more than running it, and a UI or script repeats a few shapes with new values."""
+        shape = (
+            tuple((c.entity, c.key, c.op) for c in comparisons),
+            tuple(orders),
+            include_deleted,
+        )
+        cached = self._statements.get(("search", "runs", shape))
+        if cached is not None:
+            return cached
+        query = select(*RUN_COLUMNS).where(
+            db.runs.c.experiment_id.in_(bindparam("exp_ids", expanding=True))
+        )
         if not include_deleted:
             query = query.where(db.runs.c.lifecycle == Lifecycle.ACTIVE.value)
         # Metric filters join latest_metrics once per key (faster than EXISTS on both
         # dialects); an ordering on a filtered metric reuses that join.
         metric_joins: dict[str, Any] = {}
-        for comparison in comparisons:
+        for i, comparison in enumerate(comparisons):
+            value: Any = bindparam(f"v{i}", expanding=comparison.op in ("IN", "NOT IN"))
             if comparison.entity == "metric":
                 alias = metric_joins.get(comparison.key)
                 if alias is None:
@@ -699,22 +735,16 @@ class SqlStore(MetadataStore):
                         f"filter_{len(metric_joins)}"
                     )
                     query = query.join(alias, _metric_join(alias, comparison.key))
-                query = query.where(_compare(alias.c.value, comparison.op, comparison.value))
+                query = query.where(_compare(alias.c.value, comparison.op, value))
             else:
-                query = query.where(_condition(comparison))
+                query = query.where(_condition(comparison, value))
         for i, order in enumerate(orders):
             query = _apply_order(query, order, i, metric_joins)
         query = query.order_by(db.runs.c.start_time.desc(), db.runs.c.id.desc())
-        query = query.offset(offset).limit(max_results + 1)
-
-        def read(conn: Connection) -> Page[Run]:
-            rows = conn.execute(query).all()
-            more = len(rows) > max_results
-            found = self._load_runs(conn, rows[:max_results])
-            token = _encode_token(offset + max_results) if more else None
-            return Page(found, token)
-
-        return self._read(read)
+        query = query.offset(bindparam("offset")).limit(bindparam("limit"))
+        if len(self._statements) < 1000:  # bounded: shapes come from users
+            self._statements[("search", "runs", shape)] = query
+        return query
 
     # -- the triptych -----------------------------------------------------------------------
     def put_environment(self, environment: Environment) -> None:
@@ -911,9 +941,9 @@ def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
     if op == "ILIKE":
         return func.lower(column).like(func.lower(value))
     if op == "IN":
-        return column.in_(list(value))
+        return column.in_(value)
     if op == "NOT IN":
-        return column.not_in(list(value))
+        return column.not_in(value)
     raise InvalidInput(f"unknown operator {op!r}")  # pragma: no cover - parser guards this
 
 
@@ -921,20 +951,16 @@ def _metric_join(alias: Any, key: str) -> ColumnElement[bool]:
     return and_(alias.c.run_id == db.runs.c.id, alias.c.key == key, alias.c.is_nan.is_(False))
 
 
-def _condition(c: Comparison) -> ColumnElement[bool]:
-    """Param, tag and attribute comparisons (metrics are joined in ``search_runs``)."""
+def _condition(c: Comparison, value: Any) -> ColumnElement[bool]:
+    """Param, tag and attribute comparisons against ``value`` (a bind parameter); metrics
+    are joined in ``_search_statement``."""
     if c.entity in ("param", "tag"):
         table = db.params if c.entity == "param" else db.tags
         return exists().where(
             table.c.run_id == db.runs.c.id,
             table.c.key == c.key,
-            _compare(table.c.value, c.op, c.value),
+            _compare(table.c.value, c.op, value),
         )
-    value = c.value
-    if c.key == "status" and isinstance(value, str):
-        value = value.upper()
-    elif c.key == "status" and isinstance(value, tuple):
-        value = tuple(v.upper() for v in value)
     return _compare(_ATTRIBUTE_COLUMNS[c.key], c.op, value)
 
 
