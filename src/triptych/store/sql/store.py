@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
-    bindparam,
-    exists,
-    func,
     insert,
     or_,
     select,
@@ -40,39 +35,16 @@ from triptych.store.entities import (
     RunSpec,
     RunStatus,
 )
-from triptych.store.search import Comparison, OrderBy, parse_filter, parse_order_by
+from triptych.store.search import parse_filter, parse_order_by
 from triptych.store.sql import migrate
 from triptych.store.sql import schema as db
 from triptych.store.sql.engine import WRITE, build_engine, with_retry
+from triptych.store.sql.rows import RUN_COLUMNS, load_runs
+from triptych.store.sql.search import decode_token, encode_token, search_statement, shape
+from triptych.store.sql.tree import check_tree, under
 from triptych.uris import redact
 
 T = TypeVar("T")
-_ATTRIBUTE_COLUMNS = {
-    "status": db.runs.c.status,
-    "name": db.runs.c.name,
-    "run_id": db.runs.c.uuid,
-    "user": db.runs.c.user,
-    "fingerprint": db.runs.c.fingerprint,
-    "lifecycle": db.runs.c.lifecycle,
-    "start_time": db.runs.c.start_time,
-    "end_time": db.runs.c.end_time,
-}
-_BULK_CHUNK = 500  # ids per IN (...) list
-_NAN = float("nan")
-_STATUS = {s.value: s for s in RunStatus}
-_LIFECYCLE = {s.value: s for s in Lifecycle}
-# The columns _load_runs unpacks, in this order.
-RUN_COLUMNS = tuple(
-    db.runs.c[name]
-    for name in (
-        "id", "uuid", "experiment_id", "name", "status", "lifecycle", "user", "start_time",
-        "end_time", "heartbeat_time", "parent_id",
-        "code_commit", "code_branch", "code_remote", "entry_point", "code_diff_digest",
-        "code_digest", "env_digest", "data_digest", "fingerprint",
-    )
-)  # fmt: skip
-_PARENT = 10
-_FINGERPRINT = 19
 
 
 class SqlStore(MetadataStore):
@@ -376,79 +348,6 @@ class SqlStore(MetadataStore):
             fingerprint=fingerprint,
         )
 
-    def _load_runs(self, conn: Connection, rows: Sequence[Any]) -> list[Run]:
-        """Runs for ``rows`` (selected as :data:`RUN_COLUMNS`), everything attached, in order.
-
-        The hot path of search: one query per attached table over the page's ids (integers
-        from the database, so rendered inline rather than as hundreds of bind parameters),
-        rows unpacked by position."""
-        rows = [tuple(r) for r in rows]  # plain tuples index several times faster than Rows
-        pks = [r[0] for r in rows]
-        param_map: dict[int, dict[str, str]] = defaultdict(dict)
-        tag_map: dict[int, dict[str, str]] = defaultdict(dict)
-        metric_map: dict[int, dict[str, float]] = defaultdict(dict)
-        input_map: dict[int, list[DataInput]] = defaultdict(list)
-        parent_map: dict[int, str] = {}
-        sql = conn.exec_driver_sql
-        for chunk in _chunks(pks):
-            ids = ",".join(str(int(pk)) for pk in chunk)
-            for kind, pk, k, v in sql(
-                f"SELECT 0, run_id, key, value FROM params WHERE run_id IN ({ids}) UNION ALL "
-                f"SELECT 1, run_id, key, value FROM tags WHERE run_id IN ({ids})"
-            ).all():
-                (tag_map if kind else param_map)[pk][k] = v
-            for pk, k, v, nan in sql(
-                f"SELECT run_id, key, value, is_nan FROM latest_metrics WHERE run_id IN ({ids})"
-            ).all():
-                metric_map[pk][k] = _NAN if nan else v
-            for pk, name, digest, n, schema, source in sql(
-                "SELECT run_id, name, digest, rows, schema, source FROM run_inputs "
-                f"WHERE run_id IN ({ids})"
-            ).all():
-                input_map[pk].append(
-                    DataInput(name, digest, n, json.loads(schema) if schema else None, source)
-                )
-        parent_pks = sorted({r[_PARENT] for r in rows if r[_PARENT] is not None})
-        for chunk in _chunks(parent_pks):
-            ids = ",".join(str(int(pk)) for pk in chunk)
-            parent_map.update(sql(f"SELECT id, uuid FROM runs WHERE id IN ({ids})").all())
-        out = []
-        fingerprints: dict[tuple[Any, ...], Fingerprint] = {}  # runs of a page share most
-        for r in rows:
-            (pk, uuid_, exp, name, status, lifecycle, user, start, end, beat, parent) = r[:11]
-            fingerprint = None
-            if r[_FINGERPRINT]:
-                key = r[11:]
-                fingerprint = fingerprints.get(key)
-                if fingerprint is None:
-                    commit, branch, remote, entry, diff = r[11:16]
-                    code = CodeState(commit, branch, remote, entry, diff, r[16] or "")
-                    fingerprint = Fingerprint(code, r[17] or "", r[18] or "", r[_FINGERPRINT])
-                    fingerprints[key] = fingerprint
-            inputs = input_map.get(pk)
-            out.append(
-                Run(
-                    run_id=uuid_,
-                    experiment_id=str(exp),
-                    name=name,
-                    status=_STATUS[status],
-                    lifecycle=_LIFECYCLE[lifecycle],
-                    start_time=start,
-                    end_time=end,
-                    heartbeat_time=beat,
-                    user=user,
-                    parent_run_id=parent_map.get(parent) if parent else None,
-                    params=param_map.get(pk, {}),
-                    metrics=metric_map.get(pk, {}),
-                    tags=tag_map.get(pk, {}),
-                    inputs=tuple(sorted(inputs, key=lambda i: (i.name, i.digest)))
-                    if inputs
-                    else (),
-                    fingerprint=fingerprint,
-                )
-            )
-        return out
-
     def get_run(self, run_id: str) -> Run:
         def read(conn: Connection) -> Run:
             row = conn.execute(select(*RUN_COLUMNS).where(db.runs.c.uuid == run_id)).first()
@@ -456,7 +355,7 @@ class SqlStore(MetadataStore):
                 raise NotFound(
                     f"run {run_id!r} not found", hint="list runs with: triptych runs list"
                 )
-            return self._load_runs(conn, [row])[0]
+            return load_runs(conn, [row])[0]
 
         return self._read(read)
 
@@ -679,14 +578,14 @@ class SqlStore(MetadataStore):
             raise InvalidInput(f"max_results must be between 1 and {base.MAX_RESULTS}")
         comparisons = parse_filter(filter_string)
         orders = parse_order_by(list(order_by))
-        offset = _decode_token(page_token)
+        offset = decode_token(page_token)
         exp_pks = []
         for e in experiment_ids:
             try:
                 exp_pks.append(int(e))
             except (TypeError, ValueError):
                 continue  # an id that cannot exist matches nothing
-        query = self._search_statement(comparisons, orders, include_deleted)
+        query = search_statement(shape(comparisons), tuple(orders), include_deleted)
         values: dict[str, Any] = {"exp_ids": exp_pks, "offset": offset, "limit": max_results + 1}
         for i, c in enumerate(comparisons):
             value = c.value
@@ -698,53 +597,11 @@ class SqlStore(MetadataStore):
         def read(conn: Connection) -> Page[Run]:
             rows = conn.execute(query, values).all()
             more = len(rows) > max_results
-            found = self._load_runs(conn, rows[:max_results])
-            token = _encode_token(offset + max_results) if more else None
+            found = load_runs(conn, rows[:max_results])
+            token = encode_token(offset + max_results) if more else None
             return Page(found, token)
 
         return self._read(read)
-
-    def _search_statement(
-        self, comparisons: list[Comparison], orders: list[OrderBy], include_deleted: bool
-    ) -> Any:
-        """The SELECT for a filter's *shape*, values left as bind parameters (``v0``, ``v1``…,
-        ``exp_ids``, ``offset``, ``limit``) and built once per shape: building a statement
-        costs more than running it, and a UI or script repeats a few shapes with new values."""
-        shape = (
-            tuple((c.entity, c.key, c.op) for c in comparisons),
-            tuple(orders),
-            include_deleted,
-        )
-        cached = self._statements.get(("search", "runs", shape))
-        if cached is not None:
-            return cached
-        query = select(*RUN_COLUMNS).where(
-            db.runs.c.experiment_id.in_(bindparam("exp_ids", expanding=True))
-        )
-        if not include_deleted:
-            query = query.where(db.runs.c.lifecycle == Lifecycle.ACTIVE.value)
-        # Metric filters join latest_metrics once per key (faster than EXISTS on both
-        # dialects); an ordering on a filtered metric reuses that join.
-        metric_joins: dict[str, Any] = {}
-        for i, comparison in enumerate(comparisons):
-            value: Any = bindparam(f"v{i}", expanding=comparison.op in ("IN", "NOT IN"))
-            if comparison.entity == "metric":
-                alias = metric_joins.get(comparison.key)
-                if alias is None:
-                    alias = metric_joins[comparison.key] = db.latest_metrics.alias(
-                        f"filter_{len(metric_joins)}"
-                    )
-                    query = query.join(alias, _metric_join(alias, comparison.key))
-                query = query.where(_compare(alias.c.value, comparison.op, value))
-            else:
-                query = query.where(_condition(comparison, value))
-        for i, order in enumerate(orders):
-            query = _apply_order(query, order, i, metric_joins)
-        query = query.order_by(db.runs.c.start_time.desc(), db.runs.c.id.desc())
-        query = query.offset(bindparam("offset")).limit(bindparam("limit"))
-        if len(self._statements) < 1000:  # bounded: shapes come from users
-            self._statements[("search", "runs", shape)] = query
-        return query
 
     # -- the triptych -----------------------------------------------------------------------
     def put_environment(self, environment: Environment) -> None:
@@ -804,7 +661,7 @@ class SqlStore(MetadataStore):
             pk, _ = self._run_pk(conn, run_id)
             new_paths = {e.path for e in entries}
             for path in new_paths:
-                _check_tree(conn, pk, path, new_paths)
+                check_tree(conn, pk, path, new_paths)
             t = now_ms()
             self._upsert_values(
                 conn,
@@ -830,7 +687,7 @@ class SqlStore(MetadataStore):
                 db.artifacts.c.run_id == pk
             )
             if path:
-                query = query.where(or_(db.artifacts.c.path == path, _under(path)))
+                query = query.where(or_(db.artifacts.c.path == path, under(path)))
             # Sorted here, not by the database: collations differ between servers.
             rows = sorted(conn.execute(query).all(), key=lambda row: row[0])
             return [ArtifactEntry(p, d, s) for p, d, s in rows]
@@ -880,121 +737,3 @@ def _newer(stmt: Any) -> ColumnElement[bool]:
         db.latest_metrics.c.step < ex.step,
         and_(db.latest_metrics.c.step == ex.step, db.latest_metrics.c.timestamp <= ex.timestamp),
     )
-
-
-def _chunks(items: list[int]) -> Iterable[list[int]]:
-    for i in range(0, len(items), _BULK_CHUNK):
-        yield items[i : i + _BULK_CHUNK]
-
-
-def _under(path: str) -> ColumnElement[bool]:
-    """Paths strictly inside folder ``path``.
-
-    A prefix test with ``substr`` rather than a range (``> 'a/' and < 'a0'``), whose meaning
-    depends on the server's collation, or LIKE, which would need escaping. It runs after the
-    primary-key lookup on ``run_id``, so it only scans one run's entries."""
-    prefix = f"{path}/"
-    return func.substr(db.artifacts.c.path, 1, len(prefix)) == prefix
-
-
-def _check_tree(conn: Connection, pk: int, path: str, new_paths: set[str]) -> None:
-    """A path cannot be both a file and a folder in one run's tree."""
-    parts = path.split("/")
-    parents = ["/".join(parts[:i]) for i in range(1, len(parts))]
-    clash = [p for p in parents if p in new_paths]
-    if not clash and parents:
-        clash = list(
-            conn.execute(
-                select(db.artifacts.c.path).where(
-                    db.artifacts.c.run_id == pk, db.artifacts.c.path.in_(parents)
-                )
-            ).scalars()
-        )
-    if not clash:
-        clash = sorted(p for p in new_paths if p.startswith(path + "/"))[:1]
-    if not clash:
-        inside = conn.execute(
-            select(db.artifacts.c.path).where(db.artifacts.c.run_id == pk, _under(path)).limit(1)
-        ).first()
-        clash = [inside[0]] if inside else []
-    if clash:
-        raise Conflict(
-            f"artifact path {path!r} clashes with {clash[0]!r}: a path is either a file or a folder"
-        )
-
-
-def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
-    if op == "=":
-        return column == value
-    if op == "!=":
-        return column != value
-    if op == "<":
-        return column < value
-    if op == "<=":
-        return column <= value
-    if op == ">":
-        return column > value
-    if op == ">=":
-        return column >= value
-    if op == "LIKE":
-        return column.like(value)
-    if op == "ILIKE":
-        return func.lower(column).like(func.lower(value))
-    if op == "IN":
-        return column.in_(value)
-    if op == "NOT IN":
-        return column.not_in(value)
-    raise InvalidInput(f"unknown operator {op!r}")  # pragma: no cover - parser guards this
-
-
-def _metric_join(alias: Any, key: str) -> ColumnElement[bool]:
-    return and_(alias.c.run_id == db.runs.c.id, alias.c.key == key, alias.c.is_nan.is_(False))
-
-
-def _condition(c: Comparison, value: Any) -> ColumnElement[bool]:
-    """Param, tag and attribute comparisons against ``value`` (a bind parameter); metrics
-    are joined in ``_search_statement``."""
-    if c.entity in ("param", "tag"):
-        table = db.params if c.entity == "param" else db.tags
-        return exists().where(
-            table.c.run_id == db.runs.c.id,
-            table.c.key == c.key,
-            _compare(table.c.value, c.op, value),
-        )
-    return _compare(_ATTRIBUTE_COLUMNS[c.key], c.op, value)
-
-
-def _apply_order(query: Any, order: OrderBy, index: int, metric_joins: dict[str, Any]) -> Any:
-    if order.entity == "attribute":
-        column: Any = _ATTRIBUTE_COLUMNS[order.key]
-    elif order.entity == "metric" and order.key in metric_joins:
-        column = metric_joins[order.key].c.value
-    else:
-        table = {"metric": db.latest_metrics, "param": db.params, "tag": db.tags}[order.entity]
-        alias = table.alias(f"order_{index}")
-        if order.entity == "metric":
-            join = _metric_join(alias, order.key)
-        else:
-            join = and_(alias.c.run_id == db.runs.c.id, alias.c.key == order.key)
-        query = query.outerjoin(alias, join)
-        column = alias.c.value
-    ordered = column.asc() if order.ascending else column.desc()
-    return query.order_by(ordered.nulls_last())
-
-
-def _encode_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def _decode_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-        if not isinstance(offset, int) or offset < 0:
-            raise ValueError
-        return offset
-    except (ValueError, KeyError, TypeError) as e:
-        raise InvalidInput(
-            f"invalid page token {token!r}", hint="pass the token a search returned"
-        ) from e
