@@ -179,6 +179,24 @@ class MetadataStore(ABC):
         same value is a no-op; with a different value it raises Conflict and writes nothing.
         Raises NotFound for a missing run."""
 
+    def finish_run(
+        self,
+        run_id: str,
+        status: RunStatus,
+        end_time: int | None = None,
+        metrics: Sequence[Metric] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Write a last batch and set the final ``status``: what ending a run costs.
+
+        Written once here on top of the contract; backends override it to do both in one
+        round trip (the SQL store: one transaction). A batch that fails (e.g. a changed param)
+        raises, and the status is not set."""
+        if metrics or params or tags:
+            self.log_batch(run_id, metrics, params, tags)
+        self.update_run(run_id, status=status, end_time=end_time)
+
     @abstractmethod
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every logged value of ``key``, ordered by step then timestamp. Raises NotFound for

@@ -178,6 +178,25 @@ class StoreContract:
         store.update_run(rid, status=RunStatus.RUNNING)  # resumed
         assert store.get_run(rid).end_time is None
 
+    def test_finish_run_writes_last_batch_and_status(self, store: MetadataStore, exp: str) -> None:
+        rid = _run(store, exp, params={"alpha": "0.5"})
+        store.finish_run(
+            rid,
+            RunStatus.FINISHED,
+            metrics=[Metric("mse", 3299.0)],
+            params={"n": "3"},
+            tags={"t": "x"},
+        )
+        run = store.get_run(rid)
+        assert run.status is RunStatus.FINISHED and run.end_time is not None
+        assert (run.metrics["mse"], run.params["n"], run.tags["t"]) == (3299.0, "3", "x")
+        other = _run(store, exp, params={"alpha": "0.5"})
+        with pytest.raises(Conflict):
+            store.finish_run(other, RunStatus.FINISHED, params={"alpha": "1.0"})
+        assert store.get_run(other).status is RunStatus.RUNNING  # nothing written
+        with pytest.raises(NotFound):
+            store.finish_run("0" * 32, RunStatus.FINISHED)
+
     def test_heartbeat_and_stale_runs(self, store: MetadataStore, exp: str) -> None:
         t0 = now_ms()
         alive = store.create_run(RunSpec(exp, start_time=t0, heartbeat_timeout=5)).run_id

@@ -131,20 +131,14 @@ class ActiveRun:
 
     # -- ending -----------------------------------------------------------------------------
     def end(self, status: RunStatus | str = RunStatus.FINISHED, reason: str | None = None) -> None:
-        """Flush, then mark the run ``status``. Ending twice is a no-op."""
+        """Write what is buffered and mark the run ``status``. Ending twice is a no-op."""
         if self._ended:
             return
         status = RunStatus(status)
         self._ended = True
-        writer = self.client.writer
-        writer.unwatch(self.run_id)
         _pop(self)
-        if reason:
-            writer.add(self.run_id, tags={"triptych.status_reason": reason[:2000]})
-        try:
-            writer.flush(self.run_id)
-        finally:
-            self.client.set_terminated(self.run_id, status)
+        tags = {"triptych.status_reason": reason[:2000]} if reason else None
+        self.client.writer.finish(self.run_id, status, tags)
 
 
 def _pop(run: ActiveRun) -> None:

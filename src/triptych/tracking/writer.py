@@ -17,11 +17,12 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from triptych.errors import StoreUnavailable, TriptychError
 from triptych.store.base import MetadataStore
-from triptych.store.entities import Metric
+from triptych.store.entities import Metric, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,35 @@ class BatchWriter:
                 errors = [error] if error else []
         if errors:
             raise errors[0]
+
+    def finish(self, run_id: str, status: RunStatus, tags: Mapping[str, str] | None = None) -> None:
+        """Write ``run_id``'s buffer and its final status in one go (one transaction on SQL
+        stores), then raise any error a write for it met. The status is set even when the
+        last batch is refused (e.g. a param another process changed)."""
+        self.unwatch(run_id)
+        with self._io:
+            with self._lock:
+                pending = self._pending.pop(run_id, None) or _Pending()
+                self._size -= pending.size()
+                earlier = self._errors.pop(run_id, None)
+            pending.tags.update(tags or {})
+            metrics = pending.metrics
+            cut = max(0, len(metrics) - BATCH)
+            try:
+                for i in range(0, cut, BATCH):
+                    self.store.log_batch(run_id, metrics[i : min(i + BATCH, cut)])
+                self.store.finish_run(
+                    run_id, status, metrics=metrics[cut:], params=pending.params, tags=pending.tags
+                )
+            except StoreUnavailable:
+                self._requeue({run_id: pending})  # kept for the background and exit flushes
+                raise
+            except TriptychError:
+                with suppress(TriptychError):
+                    self.store.update_run(run_id, status=status)
+                raise
+        if earlier is not None:
+            raise earlier
 
     def _write_pending(self) -> None:
         with self._io:

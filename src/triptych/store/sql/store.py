@@ -469,33 +469,52 @@ class SqlStore(MetadataStore):
         params: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> None:
-        checked = [base.validate_metric(m) for m in metrics]
-        param_rows = {
-            base.validate_key("param", k): base.validate_value("param", k, v, base.MAX_PARAM_LENGTH)
-            for k, v in (params or {}).items()
-        }
-        tag_rows = {
-            base.validate_key("tag", k): base.validate_value("tag", k, v, base.MAX_TAG_LENGTH)
-            for k, v in (tags or {}).items()
-        }
-        if not (checked or param_rows or tag_rows):
+        batch = _checked_batch(metrics, params, tags)
+        if not any(batch):
             self.get_run(run_id)
             return
+        self._write(lambda conn: self._write_batch(conn, run_id, *batch))
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: RunStatus,
+        end_time: int | None = None,
+        metrics: Sequence[Metric] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """One transaction for the last batch and the final status (the run end's cost)."""
+        batch = _checked_batch(metrics, params, tags)
+        status = RunStatus(status)
+        values = {
+            "status": status.value,
+            "end_time": (end_time or now_ms()) if status.terminal else None,
+        }
 
         def write(conn: Connection) -> None:
-            pk, _ = self._run_pk(conn, run_id)
-            if param_rows:
-                self._write_params(conn, pk, run_id, param_rows)
-            if tag_rows:
-                self._upsert_values(
-                    conn,
-                    db.tags,
-                    [{"run_id": pk, "key": k, "value": v} for k, v in tag_rows.items()],
-                )
-            if checked:
-                self._write_metrics(conn, pk, checked)
+            pk = self._write_batch(conn, run_id, *batch)
+            conn.execute(update(db.runs).where(db.runs.c.id == pk).values(**values))
 
         self._write(write)
+
+    def _write_batch(
+        self,
+        conn: Connection,
+        run_id: str,
+        checked: list[Metric],
+        param_rows: dict[str, str],
+        tag_rows: dict[str, str],
+    ) -> int:
+        pk, _ = self._run_pk(conn, run_id)
+        if param_rows:
+            self._write_params(conn, pk, run_id, param_rows)
+        if tag_rows:
+            rows = [{"run_id": pk, "key": k, "value": v} for k, v in tag_rows.items()]
+            self._upsert_values(conn, db.tags, rows)
+        if checked:
+            self._write_metrics(conn, pk, checked)
+        return pk
 
     def _write_params(
         self, conn: Connection, pk: int, run_id: str, values: Mapping[str, str]
@@ -730,6 +749,22 @@ class SqlStore(MetadataStore):
 
 
 # -- helpers ------------------------------------------------------------------------------------
+def _checked_batch(
+    metrics: Sequence[Metric], params: Mapping[str, str] | None, tags: Mapping[str, str] | None
+) -> tuple[list[Metric], dict[str, str], dict[str, str]]:
+    """Validate everything before anything is written: a bad batch writes nothing."""
+    checked = [base.validate_metric(m) for m in metrics]
+    param_rows = {
+        base.validate_key("param", k): base.validate_value("param", k, v, base.MAX_PARAM_LENGTH)
+        for k, v in (params or {}).items()
+    }
+    tag_rows = {
+        base.validate_key("tag", k): base.validate_value("tag", k, v, base.MAX_TAG_LENGTH)
+        for k, v in (tags or {}).items()
+    }
+    return checked, param_rows, tag_rows
+
+
 def _newer(stmt: Any) -> ColumnElement[bool]:
     """Latest-metric rule: a higher step wins; on the same step, the later timestamp."""
     ex = stmt.excluded
