@@ -58,3 +58,29 @@ def test_database_from_a_newer_triptych_is_refused(url: str) -> None:
     engine.dispose()
     with pytest.raises(ConfigError, match="newer"):
         SqlStore(url)
+
+
+def test_upgrade_keeps_data_written_by_an_older_schema(url: str) -> None:
+    """A store created at the first revision, with a run in it, upgrades in place."""
+    from alembic import command
+    from alembic.config import Config
+
+    engine = create_engine(normalise_url(url))
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrate.MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(
+            text(
+                "INSERT INTO experiments (name, lifecycle, creation_time, last_update_time) "
+                "VALUES ('old', 'active', 1, 1)"
+            )
+        )
+    engine.dispose()
+    store = SqlStore(url)
+    try:
+        assert [e.name for e in store.list_experiments()] == ["old"]
+        assert store.list_datasets() == []  # the new tables exist
+    finally:
+        store.close()

@@ -22,11 +22,15 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from triptych.errors import AlreadyExists, InvalidInput
 from triptych.store.entities import (
     ArtifactEntry,
     DataInput,
+    Dataset,
+    DatasetVersion,
+    DatasetVersionSpec,
     Environment,
     Experiment,
     Metric,
@@ -86,6 +90,19 @@ def validate_metric(metric: Metric) -> Metric:
         except (TypeError, ValueError):
             raise InvalidInput(f"metric {metric.key!r} step must be an integer") from None
     return Metric(metric.key, float(value), step, int(metric.timestamp or now_ms()))
+
+
+_DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
+
+
+def validate_dataset_name(name: object) -> str:
+    """Dataset names appear in URIs (``datasets:/NAME@3``): letters, digits, ``_ . -``."""
+    if not isinstance(name, str) or not _DATASET_NAME.match(name) or ".." in name:
+        raise InvalidInput(
+            f"invalid dataset name {name!r}",
+            hint="use letters, digits, '_', '.' and '-' (at most 200, starting alphanumeric)",
+        )
+    return name
 
 
 def validate_name(kind: str, name: object) -> str:
@@ -246,6 +263,59 @@ class MetadataStore(ABC):
     @abstractmethod
     def walk_artifacts(self, run_id: str, path: str = "") -> list[ArtifactEntry]:
         """Every file at or under ``path``, sorted."""
+
+    # -- datasets ---------------------------------------------------------------------------
+    @abstractmethod
+    def create_dataset_version(self, spec: DatasetVersionSpec) -> tuple[DatasetVersion, bool]:
+        """Record a version of dataset ``spec.name`` (created on first use) and return it with
+        ``True``; when a version with the same content digest exists, return that one with
+        ``False`` and write nothing. Version numbers are 1, 2, 3… per dataset, assigned by
+        the database without gaps or duplicates under concurrent writers. The first version's
+        schema becomes the dataset's expected schema."""
+
+    @abstractmethod
+    def get_dataset(self, name: str) -> Dataset:
+        """The dataset. Raises NotFound."""
+
+    @abstractmethod
+    def list_datasets(self) -> list[Dataset]:
+        """All datasets, by name."""
+
+    @abstractmethod
+    def get_dataset_version(self, name: str, version: int | None = None) -> DatasetVersion:
+        """Version ``version`` of ``name``, or the latest when None. Raises NotFound."""
+
+    @abstractmethod
+    def list_dataset_versions(self, name: str) -> list[DatasetVersion]:
+        """Every version of ``name``, oldest first. Raises NotFound for an unknown dataset."""
+
+    @abstractmethod
+    def update_dataset_version(
+        self,
+        name: str,
+        version: int,
+        *,
+        tags: Mapping[str, str] | None = None,
+        description: str | None = None,
+        profile: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Set tags (merged), description or profile of a version. Raises NotFound."""
+
+    @abstractmethod
+    def set_dataset_schema(self, name: str, schema: Mapping[str, Any]) -> None:
+        """Replace the schema new data of ``name`` is validated against. Raises NotFound."""
+
+    @abstractmethod
+    def delete_dataset_version(self, name: str, version: int) -> None:
+        """Remove the version's record (not its bytes: callers decide). Raises NotFound."""
+
+    @abstractmethod
+    def runs_with_input(self, digest: str) -> list[str]:
+        """Ids of the runs that logged an input with this content digest, oldest first."""
+
+    @abstractmethod
+    def blob_in_use(self, blob_digest: str) -> bool:
+        """Whether any dataset version or run artifact still points at these bytes."""
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:  # noqa: B027 - optional hook

@@ -160,3 +160,56 @@ class Page(Generic[T]):
 
     items: list[T]
     next_page_token: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetVersionSpec:
+    """What ``create_dataset_version`` records; the bytes are already in the artifact store."""
+
+    name: str
+    digest: str  # of the table's content (format- and batching-independent)
+    blob_digest: str  # of the stored Parquet file
+    rows: int
+    size: int
+    schema: Mapping[str, Any] | None = None
+    profile: Mapping[str, Any] | None = None
+    source: str | None = None
+    description: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    creator_run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One immutable version of a dataset (its tags and description may change)."""
+
+    name: str
+    version: int
+    digest: str
+    blob_digest: str
+    rows: int
+    size: int
+    schema: Mapping[str, Any] | None
+    profile: Mapping[str, Any] | None
+    source: str | None
+    description: str | None
+    tags: Mapping[str, str]
+    creator_run_id: str | None
+    creation_time: int
+
+    @property
+    def uri(self) -> str:
+        return f"datasets:/{self.name}@{self.version}"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named series of versions and the schema new data is checked against."""
+
+    name: str
+    description: str | None
+    schema: Mapping[str, Any] | None
+    latest_version: int | None
+    versions: int
+    creation_time: int
+    last_update_time: int

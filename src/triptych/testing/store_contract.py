@@ -24,6 +24,7 @@ from triptych.store.entities import (
     ArtifactEntry,
     CodeState,
     DataInput,
+    DatasetVersionSpec,
     Environment,
     Lifecycle,
     Metric,
@@ -493,3 +494,75 @@ class StoreContract:
         store.log_batch(rid, [Metric("m", float(i), i) for i in range(2000)])
         store.get_run(rid)
         assert time.perf_counter() - start < 5
+
+    # -- datasets ---------------------------------------------------------------------------
+    def _spec(
+        self, name: str = "diabetes", digest: str = DIGEST_A, **kw: Any
+    ) -> DatasetVersionSpec:
+        return DatasetVersionSpec(name, digest, kw.pop("blob", DIGEST_B), rows=10, size=100, **kw)
+
+    def test_dataset_versions_are_numbered_and_deduplicated(self, store: MetadataStore) -> None:
+        schema = {"columns": {"age": {"dtype": "float"}}}
+        v1, created = store.create_dataset_version(self._spec(schema=schema, tags={"src": "sk"}))
+        assert (v1.version, created, v1.uri) == (1, True, "datasets:/diabetes@1")
+        again, created = store.create_dataset_version(self._spec(description="same bytes"))
+        assert (again.version, created) == (1, False)
+        v2, created = store.create_dataset_version(self._spec(digest="c" * 64, schema={"x": 1}))
+        assert (v2.version, created) == (2, True)
+        ds = store.get_dataset("diabetes")
+        assert (ds.latest_version, ds.versions) == (2, 2)
+        assert ds.schema == schema  # the first version's schema is the expected one
+        assert store.get_dataset_version("diabetes").version == 2
+        assert dict(store.get_dataset_version("diabetes", 1).tags) == {"src": "sk"}
+        assert [v.version for v in store.list_dataset_versions("diabetes")] == [1, 2]
+        assert [d.name for d in store.list_datasets()] == ["diabetes"]
+
+    def test_dataset_errors(self, store: MetadataStore) -> None:
+        with pytest.raises(NotFound):
+            store.get_dataset("nope")
+        with pytest.raises(NotFound):
+            store.get_dataset_version("nope", 1)
+        store.create_dataset_version(self._spec())
+        with pytest.raises(NotFound, match="no version 7"):
+            store.get_dataset_version("diabetes", 7)
+        for bad in ("", "../x", "a/b", "has space", "x" * 300, "a@1"):
+            with pytest.raises(InvalidInput):
+                store.create_dataset_version(self._spec(name=bad))
+        assert [d.name for d in store.list_datasets()] == ["diabetes"]
+
+    def test_concurrent_versions_have_no_gaps_or_duplicates(self, store: MetadataStore) -> None:
+        barrier = threading.Barrier(8)
+        got: list[int] = []
+
+        def worker(i: int) -> None:
+            barrier.wait()
+            got.append(store.create_dataset_version(self._spec(digest=f"{i:064x}"))[0].version)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(got) == list(range(1, 9))
+
+    def test_update_schema_delete_and_lineage(self, store: MetadataStore, exp: str) -> None:
+        store.create_dataset_version(self._spec())
+        store.update_dataset_version(
+            "diabetes", 1, tags={"a": "1"}, description="d", profile={"rows": 10}
+        )
+        store.update_dataset_version("diabetes", 1, tags={"b": "2"})
+        v = store.get_dataset_version("diabetes", 1)
+        assert (dict(v.tags), v.description, v.profile) == ({"a": "1", "b": "2"}, "d", {"rows": 10})
+        store.set_dataset_schema("diabetes", {"columns": {}})
+        assert store.get_dataset("diabetes").schema == {"columns": {}}
+        rid = _run(store, exp)
+        store.log_inputs(rid, [DataInput("diabetes@1", DIGEST_A)])
+        assert store.runs_with_input(DIGEST_A) == [rid]
+        assert store.runs_with_input("f" * 64) == []
+        assert store.blob_in_use(DIGEST_B)
+        store.delete_dataset_version("diabetes", 1)
+        assert not store.blob_in_use(DIGEST_B)
+        with pytest.raises(NotFound):
+            store.get_dataset_version("diabetes", 1)
+        v2, _ = store.create_dataset_version(self._spec(digest="c" * 64))
+        assert v2.version == 2  # numbers are never reused

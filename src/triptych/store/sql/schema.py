@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -144,4 +145,51 @@ artifacts = Table(
     Column("size", BigInteger, nullable=False),
     Column("creation_time", BigInteger, nullable=False),
     Index("ix_artifacts_digest", "digest"),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(KEY), nullable=False, unique=True),
+    Column("description", Text),
+    Column("schema", Text),  # JSON: the expected schema new versions are validated against
+    Column("last_version", Integer, nullable=False),  # counter: numbers are never reused
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),  # of the table's content
+    Column("blob_digest", String(64), nullable=False),  # of the stored Parquet file
+    Column("rows", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("schema", Text),  # JSON
+    Column("profile", Text),  # JSON
+    Column("source", Text),
+    Column("description", Text),
+    Column("creator_run_id", String(32)),
+    Column("creation_time", BigInteger, nullable=False),
+    UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_version"),
+    UniqueConstraint("dataset_id", "digest", name="uq_dataset_versions_digest"),
+    Index("ix_dataset_versions_digest", "digest"),
+    Index("ix_dataset_versions_blob", "blob_digest"),
+)
+
+dataset_version_tags = Table(
+    "dataset_version_tags",
+    metadata,
+    Column(
+        "version_id",
+        Integer,
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(KEY), primary_key=True),
+    Column("value", Text, nullable=False),
 )

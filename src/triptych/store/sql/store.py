@@ -38,6 +38,7 @@ from triptych.store.entities import (
 from triptych.store.search import parse_filter, parse_order_by
 from triptych.store.sql import migrate
 from triptych.store.sql import schema as db
+from triptych.store.sql.datasets import SqlDatasets
 from triptych.store.sql.engine import WRITE, build_engine, with_retry
 from triptych.store.sql.rows import RUN_COLUMNS, load_runs
 from triptych.store.sql.search import decode_token, encode_token, search_statement, shape
@@ -47,7 +48,7 @@ from triptych.uris import redact
 T = TypeVar("T")
 
 
-class SqlStore(MetadataStore):
+class SqlStore(SqlDatasets, MetadataStore):
     """One implementation for every SQLAlchemy URL; see :class:`MetadataStore` for semantics."""
 
     def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
