@@ -49,6 +49,7 @@ __all__ = [
     "TriptychError",
     "__version__",
     "active_run",
+    "data",
     "end_run",
     "flush",
     "log_artifact",
@@ -69,6 +70,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from triptych import data
     from triptych.errors import TriptychError
     from triptych.store.entities import Metric, RunStatus
     from triptych.tracking.client import Client
@@ -95,6 +97,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "data":  # the dataset registry: a subpackage, loaded on first use
+        return importlib.import_module("triptych.data")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'triptych' has no attribute {name!r}")

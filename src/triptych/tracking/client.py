@@ -367,8 +367,14 @@ class Client:
 
     # -- the triptych -----------------------------------------------------------------------
     def log_input(self, run_id: str, data: Any, name: str | None = None) -> DataInput:
-        """Record a data input (DataFrame, array, file or folder) and refresh the fingerprint."""
-        item = fp.describe_input(data, name)
+        """Record a data input — a registered dataset version (``"datasets:/NAME@3"``), a
+        DataFrame, an array, a file or a folder — and refresh the run's fingerprint."""
+        if isinstance(data, str) and data.startswith("datasets:/"):
+            from triptych.data import registry
+
+            item = registry.describe(data, client=self)
+        else:
+            item = fp.describe_input(data, name)
         self.store.log_inputs(run_id, [item])
         run = self.store.get_run(run_id)
         code_digest = run.fingerprint.code.digest if run.fingerprint else ""
