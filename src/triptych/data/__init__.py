@@ -28,13 +28,13 @@ _FUNCTIONS = {
     "get_schema": "registry",
     "set_schema": "registry",
     "parse_ref": "registry",
-    "split": "split",
-    "Split": "split",
+    "split": "splits",
+    "Split": "splits",
     "Schema": "schema",
     "infer_schema": "schema",
-    "profile": "profile",
 }
-_MODULES = ("checks", "schema", "profile", "registry", "ingest", "split")
+# Submodules; none shares a name with a function above (an imported submodule would shadow it).
+_MODULES = ("checks", "schema", "profile", "registry", "ingest", "splits")
 __all__ = sorted([*_FUNCTIONS, *_MODULES])
 
 

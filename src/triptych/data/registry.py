@@ -285,12 +285,19 @@ def lineage(ref: str, *, client: Client | None = None) -> list[Run]:
 
 
 def delete(ref: str, *, force: bool = False, client: Client | None = None) -> DatasetVersion:
-    """Delete a version. Refused while runs used it (``force=True`` overrides); the Parquet
-    bytes are removed only when no other version or artifact shares them."""
+    """Delete a version. Refused while runs used its content and no other version holds the
+    same content (``force=True`` overrides); the Parquet bytes are removed only when no other
+    version or artifact shares them."""
     c = _client(client)
     version = get(ref, client=c)
     users = c.store.runs_with_input(version.digest)
-    if users and not force:
+    # Runs keep their lineage while another version holds the same content.
+    twins = [
+        v
+        for v in c.store.versions_with_digest(version.digest)
+        if v != (version.name, version.version)
+    ]
+    if users and not twins and not force:
         raise Conflict(
             f"{version.uri} was used by {len(users)} run(s): {', '.join(u[:8] for u in users[:5])}",
             hint="their lineage would break; pass force=True (CLI: --force) to delete anyway",

@@ -310,6 +310,10 @@ class MetadataStore(ABC):
         """Remove the version's record (not its bytes: callers decide). Raises NotFound."""
 
     @abstractmethod
+    def versions_with_digest(self, digest: str) -> list[tuple[str, int]]:
+        """``(name, version)`` of every dataset version with this content digest."""
+
+    @abstractmethod
     def runs_with_input(self, digest: str) -> list[str]:
         """Ids of the runs that logged an input with this content digest, oldest first."""
 

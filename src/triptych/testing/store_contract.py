@@ -558,6 +558,7 @@ class StoreContract:
         rid = _run(store, exp)
         store.log_inputs(rid, [DataInput("diabetes@1", DIGEST_A)])
         assert store.runs_with_input(DIGEST_A) == [rid]
+        assert store.versions_with_digest(DIGEST_A) == [("diabetes", 1)]
         assert store.runs_with_input("f" * 64) == []
         assert store.blob_in_use(DIGEST_B)
         store.delete_dataset_version("diabetes", 1)

@@ -279,6 +279,19 @@ class SqlDatasets:
         result: list[DatasetVersion] = self._read(read)
         return result
 
+    def versions_with_digest(self, digest: str) -> list[tuple[str, int]]:
+        def read(conn: Connection) -> list[tuple[str, int]]:
+            query = (
+                select(db.datasets.c.name, db.dataset_versions.c.version)
+                .join(db.datasets, db.datasets.c.id == db.dataset_versions.c.dataset_id)
+                .where(db.dataset_versions.c.digest == digest)
+                .order_by(db.datasets.c.name, db.dataset_versions.c.version)
+            )
+            return [(name, version) for name, version in conn.execute(query).all()]
+
+        result: list[tuple[str, int]] = self._read(read)
+        return result
+
     def runs_with_input(self, digest: str) -> list[str]:
         def read(conn: Connection) -> list[str]:
             query = (
