@@ -37,7 +37,7 @@ def test_quickstart_runs_the_example_and_lists_the_run(tmp_path: Path) -> None:
     client = triptych.Client(f"sqlite:///{tmp_path / 'home' / 'triptych.db'}")
     (run,) = client.search_runs().items
     assert [a.path for a in client.list_artifacts(run.run_id, "model")] == ["model/model.skops"]
-    assert {i.name for i in run.inputs} == {"train", "test"}
+    assert {i.name for i in run.inputs} == {"diabetes@1", "split.train", "split.test"}
 
 
 def test_test_command_is_what_ci_runs() -> None:
