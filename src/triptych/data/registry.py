@@ -171,7 +171,9 @@ def infer_file_schema(path: Path, max_categories: int = 20) -> Schema:
                 col.dtype, col.categories = "string", None
             else:
                 col.categories = sorted(values)
-        elif col.dtype not in ("int", "float"):
+        else:
+            col.categories = None  # widened to string in a later row group
+        if col.dtype not in ("int", "float"):
             col.min = col.max = None
     return Schema(list(merged.values()))
 
