@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from triptych.cli import experiments, runs
+from triptych.cli import data, experiments, runs
 
 app = typer.Typer(
     name="triptych",
@@ -24,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
+app.add_typer(data.app, name="data")
 
 
 def _version(value: bool) -> None:

@@ -203,7 +203,7 @@ def show(
         table.add_column("size", justify="right")
         table.add_column("sha256", style="dim")
         for a in artifacts:
-            table.add_row(output.escape(a.path), _size(a.size), (a.digest or "")[:12])
+            table.add_row(output.escape(a.path), output.size(a.size), (a.digest or "")[:12])
         console.print(table)
 
 
@@ -214,17 +214,6 @@ def _reason(run: Any) -> str:
     return (
         f"  [dim]({output.escape(reason)})[/]" if reason and run.status.value != "RUNNING" else ""
     )
-
-
-def _size(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return str(size)
 
 
 @app.command()

@@ -25,6 +25,7 @@ _FUNCTIONS = {
     "delete": "registry",
     "lineage": "registry",
     "validate": "registry",
+    "check": "registry",
     "get_schema": "registry",
     "set_schema": "registry",
     "parse_ref": "registry",

@@ -229,8 +229,14 @@ def load_table(ref: str, *, columns: list[str] | None = None, client: Client | N
     c = _client(client)
     version = get(ref, client=c)
     data = c.artifacts.get_bytes(version.blob_digest)
+    # Copy into an Arrow-owned buffer: reading straight from Python bytes lets an Arrow
+    # thread free them during interpreter shutdown, which aborts the process (apache/arrow
+    # #34314); the copy costs one memcpy of the file.
+    owned = pa.BufferOutputStream()
+    owned.write(data)
+    del data
     try:
-        return pq.read_table(pa.BufferReader(data), columns=columns)
+        return pq.read_table(pa.BufferReader(owned.getvalue()), columns=columns)
     except (KeyError, pa.ArrowInvalid) as e:
         raise InvalidInput(f"{version.uri}: {e}", hint=f"columns: {_columns(version)}") from e
 
@@ -347,3 +353,37 @@ def validate(name: str, source: Any, *, client: Client | None = None) -> list[Vi
         if v.count != first:  # the message quotes the first batch's count: make it the total
             v.message = v.message.replace(f" {first} ", f" {v.count} ", 1)
     return list(merged.values())
+
+
+def check(
+    name: str,
+    source: Any,
+    *,
+    reference: str | None = None,
+    max_missing: float | Mapping[str, float] = 0.0,
+    psi_threshold: float = 0.2,
+    ks_pvalue: float | None = 0.05,
+    client: Client | None = None,
+) -> tuple[DatasetVersion, list[Any]]:
+    """The three data tests on ``source``: the schema of ``name``, missing values, and the
+    distribution shift against ``reference`` (default: the latest version of ``name``).
+    Returns the reference version and one ``CheckResult`` per test."""
+    import pyarrow.parquet as pq
+
+    from triptych.data.checks import distribution_shift_check, missing_values_check, schema_check
+
+    c = _client(client)
+    expected = get_schema(name, client=c)
+    baseline_version = get(reference or f"{name}@latest", client=c)
+    with _as_parquet(source) as path:
+        current = pq.read_table(path)
+    baseline = load_table(baseline_version.uri, client=c)
+    return baseline_version, [
+        schema_check(current, expected),
+        missing_values_check(
+            current, dict(max_missing) if isinstance(max_missing, Mapping) else max_missing
+        ),
+        distribution_shift_check(
+            baseline, current, psi_threshold=psi_threshold, ks_pvalue=ks_pvalue
+        ),
+    ]

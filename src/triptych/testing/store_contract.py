@@ -517,6 +517,13 @@ class StoreContract:
         assert [v.version for v in store.list_dataset_versions("diabetes")] == [1, 2]
         assert [d.name for d in store.list_datasets()] == ["diabetes"]
 
+    def test_dataset_schema_keeps_column_order(self, store: MetadataStore) -> None:
+        schema = {"columns": {"zeta": {"dtype": "int"}, "alpha": {"dtype": "float"}}}
+        v, _ = store.create_dataset_version(self._spec(schema=schema, profile=schema))
+        assert list(v.schema["columns"]) == ["zeta", "alpha"]  # type: ignore[index]
+        assert list(store.get_dataset("diabetes").schema["columns"]) == ["zeta", "alpha"]  # type: ignore[index]
+        assert list(store.get_dataset_version("diabetes").profile["columns"]) == ["zeta", "alpha"]  # type: ignore[index]
+
     def test_dataset_errors(self, store: MetadataStore) -> None:
         with pytest.raises(NotFound):
             store.get_dataset("nope")

@@ -20,7 +20,8 @@ VERSION_ATTEMPTS = 20  # concurrent writers on PostgreSQL may race for a number;
 
 
 def _json(value: Mapping[str, Any] | None) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True, allow_nan=False)
+    # Not sorted: schema and profile keys are column names, and their order is the table's.
+    return None if value is None else json.dumps(value, allow_nan=False)
 
 
 def _load(text: str | None) -> Any:
