@@ -72,6 +72,22 @@ def validate_value(kind: str, key: str, value: object, limit: int) -> str:
     return text
 
 
+def validate_tags(tags: Mapping[str, object] | None) -> dict[str, str]:
+    """Checked tag keys and values (as strings); raises InvalidInput before anything is written."""
+    return {
+        validate_key("tag", k): validate_value("tag", k, v, MAX_TAG_LENGTH)
+        for k, v in (tags or {}).items()
+    }
+
+
+def validate_params(params: Mapping[str, object] | None) -> dict[str, str]:
+    """Checked param keys and values (as strings)."""
+    return {
+        validate_key("param", k): validate_value("param", k, v, MAX_PARAM_LENGTH)
+        for k, v in (params or {}).items()
+    }
+
+
 def validate_metric(metric: Metric) -> Metric:
     """A metric's key must be valid, its value a real number, its step an integer."""
     validate_key("metric", metric.key)

@@ -97,11 +97,7 @@ class ActiveRun:
         self.set_tags({key: value})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        checked = {
-            base.validate_key("tag", k): base.validate_value("tag", k, v, base.MAX_TAG_LENGTH)
-            for k, v in tags.items()
-        }
-        self.client.writer.add(self.run_id, tags=checked)
+        self.client.writer.add(self.run_id, tags=base.validate_tags(tags))
 
     def log_artifact(
         self, local_path: str | Path, artifact_path: str | None = None

@@ -91,10 +91,7 @@ class SqlDatasets:
     # -- writes -------------------------------------------------------------------------------
     def create_dataset_version(self, spec: DatasetVersionSpec) -> tuple[DatasetVersion, bool]:
         base.validate_dataset_name(spec.name)
-        tag_rows = {
-            base.validate_key("tag", k): base.validate_value("tag", k, v, base.MAX_TAG_LENGTH)
-            for k, v in spec.tags.items()
-        }
+        tag_rows = base.validate_tags(spec.tags)
         if spec.rows < 0 or spec.size < 0:
             raise InvalidInput("rows and size cannot be negative")
 
@@ -184,10 +181,7 @@ class SqlDatasets:
         description: str | None = None,
         profile: Mapping[str, Any] | None = None,
     ) -> None:
-        tag_rows = {
-            base.validate_key("tag", k): base.validate_value("tag", k, v, base.MAX_TAG_LENGTH)
-            for k, v in (tags or {}).items()
-        }
+        tag_rows = base.validate_tags(tags)
 
         def write(conn: Connection) -> None:
             row = self._version_row(conn, name, version)

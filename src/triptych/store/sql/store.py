@@ -146,10 +146,7 @@ class SqlStore(SqlDatasets, MetadataStore):
     # -- experiments ------------------------------------------------------------------------
     def create_experiment(self, name: str, tags: Mapping[str, str] | None = None) -> str:
         base.validate_name("experiment", name)
-        tag_rows = {
-            base.validate_key("tag", k): base.validate_value("tag", k, v, base.MAX_TAG_LENGTH)
-            for k, v in (tags or {}).items()
-        }
+        tag_rows = base.validate_tags(tags)
 
         def write(conn: Connection) -> str:
             t = now_ms()
@@ -243,14 +240,8 @@ class SqlStore(SqlDatasets, MetadataStore):
     # -- runs -------------------------------------------------------------------------------
     def create_run(self, spec: RunSpec) -> Run:
         exp_pk = self._experiment_pk(spec.experiment_id)
-        tag_rows = {
-            base.validate_key("tag", k): base.validate_value("tag", k, v, base.MAX_TAG_LENGTH)
-            for k, v in spec.tags.items()
-        }
-        param_rows = {
-            base.validate_key("param", k): base.validate_value("param", k, v, base.MAX_PARAM_LENGTH)
-            for k, v in spec.params.items()
-        }
+        tag_rows = base.validate_tags(spec.tags)
+        param_rows = base.validate_params(spec.params)
         run_id = spec.run_id or uuid.uuid4().hex
         if len(run_id) > 32 or not run_id.isalnum():
             raise InvalidInput(f"invalid run id {run_id!r}: at most 32 letters and digits")
@@ -755,14 +746,8 @@ def _checked_batch(
 ) -> tuple[list[Metric], dict[str, str], dict[str, str]]:
     """Validate everything before anything is written: a bad batch writes nothing."""
     checked = [base.validate_metric(m) for m in metrics]
-    param_rows = {
-        base.validate_key("param", k): base.validate_value("param", k, v, base.MAX_PARAM_LENGTH)
-        for k, v in (params or {}).items()
-    }
-    tag_rows = {
-        base.validate_key("tag", k): base.validate_value("tag", k, v, base.MAX_TAG_LENGTH)
-        for k, v in (tags or {}).items()
-    }
+    param_rows = base.validate_params(params)
+    tag_rows = base.validate_tags(tags)
     return checked, param_rows, tag_rows
 
 
