@@ -34,7 +34,10 @@ from triptych.store.entities import (
     Environment,
     Experiment,
     Metric,
+    ModelEvent,
+    ModelVersion,
     Page,
+    RegisteredModel,
     Run,
     RunSpec,
     RunStatus,
@@ -119,6 +122,19 @@ def validate_dataset_name(name: object) -> str:
             hint="use letters, digits, '_', '.' and '-' (at most 200, starting alphanumeric)",
         )
     return name
+
+
+_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
+
+
+def validate_alias(alias: object) -> str:
+    """Aliases (champion, challenger, prod-eu…): a letter, then letters, digits, ``_ -``."""
+    if not isinstance(alias, str) or not _ALIAS.match(alias) or alias == "latest":
+        raise InvalidInput(
+            f"invalid alias {alias!r}",
+            hint="start with a letter; letters, digits, '_' and '-'; 'latest' is reserved",
+        )
+    return alias
 
 
 def validate_name(kind: str, name: object) -> str:
@@ -336,6 +352,100 @@ class MetadataStore(ABC):
     @abstractmethod
     def blob_in_use(self, blob_digest: str) -> bool:
         """Whether any dataset version or run artifact still points at these bytes."""
+
+    # -- model registry ----------------------------------------------------------------------
+    @abstractmethod
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        *,
+        run_id: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        user: str | None = None,
+        reason: str | None = None,
+    ) -> ModelVersion:
+        """Register the next version of ``name`` (the model is created on first use) and
+        record a ``register`` event, in one transaction. Versions are 1..n per model with no
+        gaps or duplicates under concurrent writers, and never reused."""
+
+    @abstractmethod
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """The model with its aliases. Raises NotFound."""
+
+    @abstractmethod
+    def list_registered_models(self) -> list[RegisteredModel]:
+        """All registered models, by name."""
+
+    @abstractmethod
+    def get_model_version(
+        self, name: str, version: int | None = None, *, alias: str | None = None
+    ) -> ModelVersion:
+        """Version ``version``, the one ``alias`` points at, or the latest. Raises NotFound."""
+
+    @abstractmethod
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        """Every version of ``name``, oldest first. Raises NotFound."""
+
+    @abstractmethod
+    def model_versions_of_runs(self, run_ids: Sequence[str]) -> list[ModelVersion]:
+        """Versions registered from these runs (lineage from data to models)."""
+
+    @abstractmethod
+    def update_model_version(
+        self,
+        name: str,
+        version: int,
+        *,
+        tags: Mapping[str, str] | None = None,
+        description: str | None = None,
+        user: str | None = None,
+    ) -> None:
+        """Merge tags and/or set the description; recorded in the audit trail."""
+
+    @abstractmethod
+    def set_model_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        user: str | None = None,
+        reason: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> int | None:
+        """Point ``alias`` at ``version`` (atomically, with its audit event); returns the
+        version it pointed at before, or None. Raises NotFound, InvalidInput."""
+
+    @abstractmethod
+    def delete_model_alias(
+        self, name: str, alias: str, *, user: str | None = None, reason: str | None = None
+    ) -> None:
+        """Remove an alias, recorded in the audit trail. Raises NotFound."""
+
+    @abstractmethod
+    def delete_model_version(
+        self, name: str, version: int, *, user: str | None = None, reason: str | None = None
+    ) -> None:
+        """Delete a version and the aliases pointing at it, each recorded. Raises NotFound."""
+
+    @abstractmethod
+    def record_model_event(
+        self,
+        name: str,
+        action: str,
+        *,
+        version: int | None = None,
+        user: str | None = None,
+        reason: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append an event (e.g. a gate decision) to the model's audit trail."""
+
+    @abstractmethod
+    def model_history(self, name: str, *, until: int | None = None) -> list[ModelEvent]:
+        """The audit trail of ``name``, oldest first, up to time ``until`` (ms) if given."""
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:  # noqa: B027 - optional hook

@@ -213,3 +213,50 @@ class Dataset:
     versions: int
     creation_time: int
     last_update_time: int
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version of a model: where its files are and who registered it."""
+
+    name: str
+    version: int
+    source: str  # runs:/<run_id>/<path>
+    run_id: str | None
+    description: str | None
+    tags: Mapping[str, str]
+    user: str | None
+    creation_time: int
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A named model: its versions' count, the latest, and the aliases pointing into it."""
+
+    name: str
+    description: str | None
+    latest_version: int | None
+    versions: int
+    aliases: Mapping[str, int]
+    creation_time: int
+    last_update_time: int
+
+
+@dataclass(frozen=True)
+class ModelEvent:
+    """One entry of the audit trail: who did what to which version, when and why."""
+
+    time: int
+    name: str
+    action: str  # register, alias, unalias, delete, tag, gate, …
+    version: int | None
+    alias: str | None
+    previous_version: int | None
+    user: str | None
+    reason: str | None
+    details: Mapping[str, Any] | None

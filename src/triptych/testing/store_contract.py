@@ -574,3 +574,66 @@ class StoreContract:
             store.get_dataset_version("diabetes", 1)
         v2, _ = store.create_dataset_version(self._spec(digest="c" * 64))
         assert v2.version == 2  # numbers are never reused
+
+    # -- model registry ---------------------------------------------------------------------
+    def test_model_versions_aliases_and_history(self, store: MetadataStore) -> None:
+        v1 = store.create_model_version(
+            "ridge", "runs:/a/model", run_id="a", user="ana", reason="first"
+        )
+        v2 = store.create_model_version("ridge", "runs:/b/model", run_id="b", tags={"k": "v"})
+        assert (v1.version, v2.version, v2.uri) == (1, 2, "models:/ridge/2")
+        assert store.set_model_alias("ridge", "champion", 1, user="ana", reason="initial") is None
+        assert store.set_model_alias("ridge", "champion", 2, user="bo", reason="better") == 1
+        model = store.get_registered_model("ridge")
+        assert (model.latest_version, model.versions, dict(model.aliases)) == (
+            2,
+            2,
+            {"champion": 2},
+        )
+        assert store.get_model_version("ridge", alias="champion").version == 2
+        assert store.get_model_version("ridge").version == 2  # latest
+        assert store.get_model_version("ridge", 2).aliases == ("champion",)
+        assert [v.version for v in store.model_versions_of_runs(["a"])] == [1]
+        history = store.model_history("ridge")
+        assert [(e.action, e.version, e.alias, e.previous_version) for e in history] == [
+            ("register", 1, None, None),
+            ("register", 2, None, None),
+            ("alias", 1, "champion", None),
+            ("alias", 2, "champion", 1),
+        ]
+        assert history[-1].user == "bo" and history[-1].reason == "better"
+        store.delete_model_version("ridge", 2, user="bo", reason="broken")
+        assert dict(store.get_registered_model("ridge").aliases) == {}
+        assert [e.action for e in store.model_history("ridge")][-2:] == ["unalias", "delete"]
+        assert store.create_model_version("ridge", "runs:/c/model").version == 3  # never reused
+
+    def test_model_registry_errors(self, store: MetadataStore) -> None:
+        with pytest.raises(NotFound):
+            store.get_registered_model("nope")
+        store.create_model_version("m", "runs:/a/model")
+        with pytest.raises(NotFound):
+            store.set_model_alias("m", "champion", 9)
+        with pytest.raises(NotFound, match="alias"):
+            store.get_model_version("m", alias="champion")
+        for bad in ("latest", "1abc", "has space", ""):
+            with pytest.raises(InvalidInput):
+                store.set_model_alias("m", bad, 1)
+        with pytest.raises(InvalidInput):
+            store.create_model_version("bad/name", "runs:/a/model")
+        assert [e.action for e in store.model_history("m")] == ["register"]
+
+    def test_twenty_concurrent_registrations(self, store: MetadataStore) -> None:
+        barrier = threading.Barrier(20)
+        got: list[int] = []
+
+        def worker(i: int) -> None:
+            barrier.wait()
+            got.append(store.create_model_version("raced", f"runs:/{i}/model").version)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(got) == list(range(1, 21))
+        assert store.get_registered_model("raced").versions == 20

@@ -193,3 +193,71 @@ dataset_version_tags = Table(
     Column("key", String(KEY), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(KEY), nullable=False, unique=True),
+    Column("description", Text),
+    Column("last_version", Integer, nullable=False),  # counter: numbers are never reused
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("source", Text, nullable=False),  # runs:/<run_id>/<path>
+    Column("run_id", String(32)),
+    Column("description", Text),
+    Column("user", String(KEY)),
+    Column("creation_time", BigInteger, nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_model_versions_version"),
+    Index("ix_model_versions_run", "run_id"),
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column(
+        "version_id", Integer, ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("key", String(KEY), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("registered_models.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("alias", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+# The audit trail: every registration, alias move, deletion and gate decision, append-only.
+model_events = Table(
+    "model_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("model_name", String(KEY), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("version", Integer),
+    Column("alias", String(64)),
+    Column("previous_version", Integer),
+    Column("user", String(KEY)),
+    Column("reason", Text),
+    Column("details", Text),  # JSON
+    Column("time", BigInteger, nullable=False),
+    Index("ix_model_events_model_time", "model_name", "time"),
+)

@@ -40,6 +40,7 @@ from triptych.store.sql import migrate
 from triptych.store.sql import schema as db
 from triptych.store.sql.datasets import SqlDatasets
 from triptych.store.sql.engine import WRITE, build_engine, with_retry
+from triptych.store.sql.models import SqlModels
 from triptych.store.sql.rows import RUN_COLUMNS, load_runs
 from triptych.store.sql.search import decode_token, encode_token, search_statement, shape
 from triptych.store.sql.tree import check_tree, under
@@ -48,7 +49,7 @@ from triptych.uris import redact
 T = TypeVar("T")
 
 
-class SqlStore(SqlDatasets, MetadataStore):
+class SqlStore(SqlDatasets, SqlModels, MetadataStore):
     """One implementation for every SQLAlchemy URL; see :class:`MetadataStore` for semantics."""
 
     def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
