@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from triptych.cli import data, experiments, runs
+from triptych.cli import data, experiments, models, runs
 
 app = typer.Typer(
     name="triptych",
@@ -24,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
+app.add_typer(models.app, name="models")
 app.add_typer(data.app, name="data")
 
 

@@ -1,0 +1,243 @@
+"""``triptych models …``"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+app = typer.Typer(
+    help="Register model versions, move aliases, read the audit trail.", no_args_is_help=True
+)
+
+
+def _client() -> Any:
+    from triptych.tracking.client import Client
+
+    return Client()
+
+
+def _version_dict(v: Any) -> dict[str, Any]:
+    return {
+        "name": v.name,
+        "version": v.version,
+        "uri": v.uri,
+        "source": v.source,
+        "run_id": v.run_id,
+        "aliases": list(v.aliases),
+        "tags": dict(v.tags),
+        "description": v.description,
+        "user": v.user,
+        "creation_time": v.creation_time,
+    }
+
+
+@app.command("list")
+def list_(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Registered models with their latest version and aliases."""
+    from triptych.cli import output
+    from triptych.models import registry
+
+    found = registry.list_models(client=_client())
+    if json_out:
+        output.print_json(
+            [
+                {
+                    "name": m.name,
+                    "latest_version": m.latest_version,
+                    "versions": m.versions,
+                    "aliases": dict(m.aliases),
+                    "last_update_time": m.last_update_time,
+                }
+                for m in found
+            ]
+        )
+        return
+    console = output.console()
+    if not found:
+        console.print(
+            "no registered models yet: triptych models register runs:/<run_id>/model NAME"
+        )
+        return
+    from rich.table import Table
+
+    table = Table()
+    for column in ("name", "latest", "versions", "aliases", "updated"):
+        table.add_column(column, justify="right" if column in ("latest", "versions") else "left")
+    for m in found:
+        aliases = ", ".join(f"{a}→{v}" for a, v in m.aliases.items()) or "-"
+        table.add_row(
+            output.escape(m.name),
+            str(m.latest_version or "-"),
+            str(m.versions),
+            output.escape(aliases),
+            output.when(m.last_update_time),
+        )
+    console.print(table)
+
+
+@app.command()
+def show(
+    ref: str = typer.Argument(..., help="NAME (all versions), NAME/3 or NAME@alias."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """A model's versions, or one version."""
+    from triptych.cli import output
+    from triptych.models import registry
+
+    client = _client()
+    parsed = registry.parse_ref(ref)
+    if parsed.version is None and parsed.alias is None and "@" not in ref:
+        found = registry.versions(parsed.name, client=client)
+    else:
+        found = [registry.get(ref, client=client)]
+    if json_out:
+        output.print_json([_version_dict(v) for v in found])
+        return
+    from rich.table import Table
+
+    table = Table(title=f"model {output.escape(parsed.name)}", title_justify="left")
+    for column in ("version", "aliases", "source", "registered", "by", "tags", "description"):
+        table.add_column(column, justify="right" if column == "version" else "left")
+    for v in found:
+        table.add_row(
+            str(v.version),
+            output.escape(", ".join(v.aliases) or "-"),
+            output.escape(v.source),
+            output.when(v.creation_time),
+            output.escape(v.user or "-"),
+            output.escape(", ".join(f"{k}={x}" for k, x in sorted(v.tags.items())) or "-"),
+            output.escape(v.description or ""),
+        )
+    output.console().print(table)
+
+
+@app.command()
+def register(
+    source: str = typer.Argument(..., help="runs:/<run_id>/<path> of logged model files."),
+    name: str = typer.Argument(..., help="Registered model name."),
+    description: str = typer.Option(None, "--description", "-d", help="What this version is."),
+    reason: str = typer.Option(None, "--reason", help="Why, for the audit trail."),
+    alias: str = typer.Option(None, "--alias", "-a", help="Also point this alias at it."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Register the model files of a run as the next version of NAME."""
+    from triptych.cli import output
+    from triptych.models import registry
+
+    client = _client()
+    version = registry.register(source, name, description=description, reason=reason, client=client)
+    if alias:
+        registry.set_alias(name, alias, version.version, reason=reason, client=client)
+        version = registry.get(version.uri, client=client)
+    if json_out:
+        output.print_json(_version_dict(version))
+        return
+    suffix = f" (@{alias})" if alias else ""
+    output.console().print(f"registered {version.uri}{suffix} from {version.source}")
+
+
+@app.command()
+def alias(
+    name: str = typer.Argument(..., help="Registered model name."),
+    alias_name: str = typer.Argument(..., metavar="ALIAS", help="champion, challenger, …"),
+    version: int = typer.Argument(None, help="Version to point at (omit with --delete)."),
+    delete: bool = typer.Option(False, "--delete", help="Remove the alias."),
+    reason: str = typer.Option(None, "--reason", help="Why, for the audit trail."),
+) -> None:
+    """Point an alias at a version (or remove it); recorded in the audit trail."""
+    from triptych.cli import output
+    from triptych.errors import InvalidInput
+    from triptych.models import registry
+
+    client = _client()
+    console = output.console()
+    if delete:
+        registry.delete_alias(name, alias_name, reason=reason, client=client)
+        console.print(f"removed {name}@{alias_name}")
+        return
+    if version is None:
+        raise InvalidInput("give the VERSION the alias should point at", hint="or pass --delete")
+    previous = registry.set_alias(name, alias_name, version, reason=reason, client=client)
+    moved = f" (was {previous})" if previous is not None else ""
+    console.print(f"{name}@{alias_name} → version {version}{moved}")
+
+
+@app.command()
+def history(
+    name: str = typer.Argument(..., help="Registered model name."),
+    at: str = typer.Option(
+        None, "--at", help="A time (ISO 8601): show which version each alias pointed at then."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The audit trail: registrations, alias moves, deletions, gate decisions."""
+    from triptych.cli import output
+    from triptych.models import registry
+
+    client = _client()
+    if at is not None:
+        when = registry.parse_when(at)
+        state = registry.aliases_at(name, when, client=client)
+        if json_out:
+            output.print_json({"name": name, "at": when.isoformat(), "aliases": state})
+            return
+        console = output.console()
+        if not state:
+            console.print(f"no alias of {name} pointed at a version at {when.isoformat()}")
+        for alias_name, version in state.items():
+            console.print(f"{name}@{alias_name} → version {version}  (at {when.isoformat()})")
+        return
+    events = registry.history(name, client=client)
+    if json_out:
+        output.print_json(
+            [
+                {
+                    "time": e.time,
+                    "action": e.action,
+                    "version": e.version,
+                    "alias": e.alias,
+                    "previous_version": e.previous_version,
+                    "user": e.user,
+                    "reason": e.reason,
+                    "details": e.details,
+                }
+                for e in events
+            ]
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title=f"history of {output.escape(name)}", title_justify="left")
+    for column in ("time", "action", "version", "alias", "by", "reason"):
+        table.add_column(column)
+    for e in events:
+        version = str(e.version) if e.version is not None else "-"
+        if e.previous_version is not None:
+            version = f"{e.previous_version} → {version}" if e.action == "alias" else version
+        table.add_row(
+            output.when(e.time),
+            e.action,
+            version,
+            output.escape(e.alias or "-"),
+            output.escape(e.user or "-"),
+            output.escape(e.reason or ""),
+        )
+    output.console().print(table)
+
+
+@app.command()
+def delete(
+    ref: str = typer.Argument(..., help="NAME/VERSION to delete."),
+    reason: str = typer.Option(None, "--reason", help="Why, for the audit trail."),
+) -> None:
+    """Delete a version and the aliases on it (the run's files stay)."""
+    from triptych.cli import output
+    from triptych.errors import InvalidInput
+    from triptych.models import registry
+
+    parsed = registry.parse_ref(ref)
+    if parsed.version is None:
+        raise InvalidInput("name the version to delete", hint=f"e.g. {parsed.name}/3")
+    registry.delete_version(parsed.name, parsed.version, reason=reason, client=_client())
+    output.console().print(f"deleted models:/{parsed.name}/{parsed.version}")
