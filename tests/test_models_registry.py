@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -112,7 +113,7 @@ def test_models_cli(tmp_path: Path) -> None:
     assert "was 1" in moved.stdout
     listed = json.loads(_cli(home, "models", "list", "--json").stdout)
     assert listed[0]["aliases"] == {"champion": 2} and listed[0]["latest_version"] == 2
-    at = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(between / 1000))
+    at = datetime.fromtimestamp(between / 1000).isoformat()  # local time, as a user types it
     then = json.loads(_cli(home, "models", "history", "ridge", "--at", at, "--json").stdout)
     assert then["aliases"] == {"champion": 1}
     trail = json.loads(_cli(home, "models", "history", "ridge", "--json").stdout)
@@ -125,3 +126,15 @@ def test_models_cli(tmp_path: Path) -> None:
     assert [
         v["version"] for v in json.loads(_cli(home, "models", "show", "ridge", "--json").stdout)
     ] == [2]
+
+
+def test_data_lineage_reaches_the_models() -> None:
+    import pandas as pd
+
+    triptych.data.add("people", pd.DataFrame({"x": [1.0, 2.0, 3.0]}))
+    with triptych.start_run() as run:
+        triptych.log_input("datasets:/people@1")
+        triptych.log_text("{}", "model/manifest.json")
+    registry.register(f"runs:/{run.run_id}/model", "people-model")
+    found = triptych.data.registry.models_trained_on("people@1")
+    assert [m.uri for m in found] == ["models:/people-model/1"]

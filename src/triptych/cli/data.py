@@ -562,13 +562,14 @@ def lineage(
     ref: str = typer.Argument(..., help="NAME (latest version) or NAME@VERSION."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """The runs that used a version, oldest first."""
+    """The runs that used a version, oldest first, and the models registered from them."""
     from triptych.cli import output
     from triptych.data import registry
 
     client = _client()
     version = registry.get(ref, client=client)
     runs = registry.lineage(version.uri, client=client)
+    models = registry.models_trained_on(version.uri, client=client)
     if json_out:
         output.print_json(
             {
@@ -583,6 +584,9 @@ def lineage(
                         "end_time": r.end_time,
                     }
                     for r in runs
+                ],
+                "models": [
+                    {"uri": m.uri, "run_id": m.run_id, "aliases": list(m.aliases)} for m in models
                 ],
             }
         )
@@ -606,3 +610,6 @@ def lineage(
             output.when(r.start_time),
         )
     console.print(table)
+    for m in models:
+        aliases = f" @{', @'.join(m.aliases)}" if m.aliases else ""
+        console.print(f"model {m.uri}{aliases}  [dim]from run {(m.run_id or '-')[:SHORT_ID]}[/]")

@@ -292,6 +292,13 @@ def lineage(ref: str, *, client: Client | None = None) -> list[Run]:
     return [c.store.get_run(run_id) for run_id in c.store.runs_with_input(version.digest)]
 
 
+def models_trained_on(ref: str, *, client: Client | None = None) -> list[Any]:
+    """Registered model versions whose run used this version's data."""
+    c = _client(client)
+    version = get(ref, client=c)
+    return c.store.model_versions_of_runs(c.store.runs_with_input(version.digest))
+
+
 def delete(ref: str, *, force: bool = False, client: Client | None = None) -> DatasetVersion:
     """Delete a version. Refused while runs used its content and no other version holds the
     same content (``force=True`` overrides); the Parquet bytes are removed only when no other
