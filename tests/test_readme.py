@@ -34,9 +34,13 @@ def test_quickstart_runs_the_example_and_lists_the_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "mse=3298.9" in done.stdout  # alpha 0.5 on the random_state=0 split
     assert "ridge-0.5" in done.stdout and "FINISHED" in done.stdout
-    client = triptych.Client(f"sqlite:///{tmp_path / 'home' / 'triptych.db'}")
+    home = tmp_path / "home"
+    client = triptych.Client(f"sqlite:///{home / 'triptych.db'}", str(home / "artifacts"))
     (run,) = client.search_runs().items
-    assert [a.path for a in client.list_artifacts(run.run_id, "model")] == ["model/model.skops"]
+    files = [a.path for a in client.list_artifacts(run.run_id, "model")]
+    assert files == ["model/input_example.json", "model/manifest.json", "model/model.skops"]
+    model = triptych.load_model(f"runs:/{run.run_id}/model", client=client)
+    assert model.signature.inputs[0].name == "age"
     assert {i.name for i in run.inputs} == {"diabetes@1", "split.train", "split.test"}
 
 

@@ -5,17 +5,15 @@
 
 Registers the data as the dataset ``diabetes`` (adding identical data again is a no-op),
 trains from ``datasets:/diabetes@latest`` on a recorded 80/20 split, and logs the parameters,
-the test MSE and the fitted model (a skops file: safe to load, no pickle). triptych adds the
+the test MSE and the fitted model (``triptych.log_model``: a skops file, safe to load, no
+pickle). triptych adds the
 code and environment legs of the fingerprint; the dataset version is the data leg.
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
-from pathlib import Path
 
-import skops.io
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge
 from sklearn.metrics import mean_squared_error
@@ -49,10 +47,9 @@ def main(argv: list[str] | None = None) -> float:
         mse = float(mean_squared_error(y_test, model.predict(x_test)))
         triptych.log_metric("mse", mse)
 
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.skops"
-            skops.io.dump(model, path)
-            triptych.log_artifact(path, artifact_path="model")
+        # A skops file, a manifest (signature, pinned requirements, fingerprint) and an
+        # input example: load it back with triptych.load_model(f"runs:/{run.run_id}/model").
+        triptych.log_model(model, "model", input_example=x_train.head(5))
 
     print(f"run {run.run_id}  alpha={args.alpha:g}  mse={mse:.1f}")
     return mse

@@ -39,6 +39,8 @@ _EXPORTS.update(
         "Metric": "triptych.store.entities",
         "TriptychError": "triptych.errors",
         "settings": "triptych.config",
+        "log_model": "triptych.models.packaging",
+        "load_model": "triptych.models.model",
     }
 )
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "data",
     "end_run",
     "flush",
+    "load_model",
     "log_artifact",
     "log_artifacts",
     "log_dict",
@@ -59,6 +62,7 @@ __all__ = [
     "log_input",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
     "log_text",
@@ -72,6 +76,8 @@ __all__ = [
 if TYPE_CHECKING:
     from triptych import data
     from triptych.errors import TriptychError
+    from triptych.models.model import load_model
+    from triptych.models.packaging import log_model
     from triptych.store.entities import Metric, RunStatus
     from triptych.tracking.client import Client
     from triptych.tracking.fluent import (

@@ -66,6 +66,12 @@ OPTIONS: tuple[Option, ...] = (
         _positive_float,
         "Seconds without heartbeat after which a RUNNING run is marked FAILED.",
     ),
+    Option(
+        "trusted_types",
+        "TRIPTYCH_TRUSTED_TYPES",
+        str,
+        "Extra types (comma-separated, module.Type or module.* prefixes) model files may contain.",
+    ),
 )
 _BY_KEY = {o.key: o for o in OPTIONS}
 
@@ -74,6 +80,7 @@ DEFAULTS: dict[str, Any] = {
     "flush_interval": 1.0,
     "heartbeat_interval": 10.0,
     "heartbeat_timeout": 60.0,
+    "trusted_types": "",
 }
 
 
@@ -88,6 +95,7 @@ class Settings:
     flush_interval: float
     heartbeat_interval: float
     heartbeat_timeout: float
+    trusted_types: str
     project_root: Path
     config_file: Path | None
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -221,6 +229,7 @@ def resolve(
         flush_interval=float(values["flush_interval"]),
         heartbeat_interval=float(values["heartbeat_interval"]),
         heartbeat_timeout=float(values["heartbeat_timeout"]),
+        trusted_types=str(values["trusted_types"]),
         project_root=project_root,
         config_file=config_file,
         sources=sources,

@@ -64,6 +64,11 @@ class ConfigError(TriptychError):
     """The resolved configuration is unusable."""
 
 
+class TriptychWarning(UserWarning):
+    """Something triptych did on your behalf that you may want to know about (e.g. columns
+    dropped before a prediction)."""
+
+
 # One table for the CLI: the first matching class wins (most specific first). Command-line
 # usage mistakes (unknown option, missing argument) exit 2 before any of these are raised.
 EXIT_CODES: tuple[tuple[type[TriptychError], int], ...] = ((TriptychError, 1),)
