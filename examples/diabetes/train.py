@@ -6,8 +6,9 @@
 Registers the data as the dataset ``diabetes`` (adding identical data again is a no-op),
 trains from ``datasets:/diabetes@latest`` on a recorded 80/20 split, and logs the parameters,
 the test MSE and the fitted model (``triptych.log_model``: a skops file, safe to load, no
-pickle). triptych adds the
-code and environment legs of the fingerprint; the dataset version is the data leg.
+pickle), then gates it: it becomes ``models:/diabetes@champion`` only if it beats the
+champion. triptych adds the code and environment legs of the fingerprint; the dataset
+version is the data leg.
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ def main(argv: list[str] | None = None) -> float:
         # input example: load it back with triptych.load_model(f"runs:/{run.run_id}/model").
         triptych.log_model(model, "model", input_example=x_train.head(5))
 
+    # The evaluation gate: registered, and made champion, only when it beats the champion
+    # on the same holdout; the decision and its numbers land in the audit trail either way.
+    decision = triptych.registry.gate(run.run_id, "diabetes", metric="mse", holdout=split.test)
     print(f"run {run.run_id}  alpha={args.alpha:g}  mse={mse:.1f}")
+    print(f"gate: {decision.reason}")
     return mse
 
 

@@ -66,6 +66,7 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "registry",
     "set_tag",
     "set_tags",
     "set_tracking_uri",
@@ -76,6 +77,7 @@ __all__ = [
 if TYPE_CHECKING:
     from triptych import data
     from triptych.errors import TriptychError
+    from triptych.models import registry
     from triptych.models.model import load_model
     from triptych.models.packaging import log_model
     from triptych.store.entities import Metric, RunStatus
@@ -105,6 +107,8 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     if name == "data":  # the dataset registry: a subpackage, loaded on first use
         return importlib.import_module("triptych.data")
+    if name == "registry":  # the model registry (triptych.registry.gate, …)
+        return importlib.import_module("triptych.models.registry")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'triptych' has no attribute {name!r}")

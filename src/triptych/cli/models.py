@@ -241,3 +241,62 @@ def delete(
         raise InvalidInput("name the version to delete", hint=f"e.g. {parsed.name}/3")
     registry.delete_version(parsed.name, parsed.version, reason=reason, client=_client())
     output.console().print(f"deleted models:/{parsed.name}/{parsed.version}")
+
+
+@app.command()
+def gate(
+    run_id: str = typer.Argument(..., help="The candidate run (id or unique prefix)."),
+    name: str = typer.Argument(..., help="Registered model name."),
+    metric: str = typer.Option("mse", "--metric", help="Metric the run logged."),
+    direction: str = typer.Option("minimize", "--direction", help="minimize or maximize."),
+    min_delta: float = typer.Option(0.0, "--min-delta", help="Required improvement."),
+    alias_name: str = typer.Option("champion", "--alias", help="Alias the candidate must win."),
+    model_path: str = typer.Option("model", "--model-path", help="Model folder in the run."),
+    holdout: str = typer.Option(
+        None, "--holdout", help="The candidate's test data (datasets:/… or a file), to re-score"
+    ),
+    target: str = typer.Option("target", "--target", help="Target column of --holdout."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Register the run's model and move the alias only if it beats the current one; exit 1
+    when refused. The decision and its numbers go into the audit trail."""
+    from triptych.cli import output
+    from triptych.models import registry
+
+    client = _client()
+    run = client.find_run(run_id)
+    data = None
+    if holdout:
+        import triptych.data
+
+        if holdout.startswith("datasets:/"):
+            data = triptych.data.load(holdout, client=client)
+        else:
+            import tempfile
+            from pathlib import Path
+
+            import pyarrow.parquet as pq
+
+            from triptych.data.ingest import ingest
+
+            with tempfile.TemporaryDirectory() as tmp:
+                data = pq.read_table(ingest(holdout, Path(tmp)).path).to_pandas()
+    decision = registry.gate(
+        run.run_id,
+        name,
+        metric=metric,
+        direction=direction,
+        min_delta=min_delta,
+        alias=alias_name,
+        model_path=model_path,
+        holdout=data,
+        target=target,
+        client=client,
+    )
+    if json_out:
+        output.print_json(output.clean_floats(decision.to_dict()))
+    else:
+        style = "green" if decision.passed else "bold red"
+        output.console().print(f"[{style}]{output.escape(decision.reason)}[/]")
+    if not decision.passed:
+        raise typer.Exit(1)

@@ -189,3 +189,23 @@ def parse_when(text: str) -> datetime:
 
 def utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+from triptych.models.gate import GateDecision, gate  # noqa: E402 - part of the registry's API
+
+__all__ = [
+    "GateDecision",
+    "ModelRef",
+    "aliases_at",
+    "delete_alias",
+    "delete_version",
+    "gate",
+    "get",
+    "history",
+    "list_models",
+    "parse_ref",
+    "register",
+    "resolve",
+    "set_alias",
+    "versions",
+]
