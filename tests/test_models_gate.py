@@ -85,3 +85,28 @@ def test_other_holdout_rescores_the_champion(diabetes: pd.DataFrame) -> None:
     assert d.champion == pytest.approx(expected)
     with pytest.raises(InvalidInput, match="not the data"):
         triptych.registry.gate(candidate_run, "diabetes", holdout=holdout.head(10))
+
+
+def test_model_card_tells_where_the_model_came_from(diabetes: pd.DataFrame) -> None:
+    triptych.data.add("diabetes", diabetes)
+    with triptych.start_run(experiment="card") as run:
+        triptych.log_input("datasets:/diabetes@1")
+        triptych.log_param("alpha", 0.5)
+        split = triptych.data.split(diabetes, test_size=0.2, seed=0)
+        model = Ridge(alpha=0.5).fit(split.train.drop(columns="target"), split.train["target"])
+        triptych.log_metric("mse", 3298.9)
+        triptych.log_model(model, "model", input_example=split.train.drop(columns="target").head(2))
+    triptych.registry.gate(run.run_id, "diabetes")
+    text = triptych.registry.card("diabetes@champion")
+    for expected in (
+        "# diabetes — version 1",
+        "| mse | 3298.9 |",
+        "| alpha | 0.5 |",
+        "datasets:/diabetes@1",
+        run.run_id,
+        "first model: no champion yet",
+        "`scikit-learn==",
+        "`age` (float)",
+        "data `datasets:/diabetes@1` → run",
+    ):
+        assert expected in text, expected

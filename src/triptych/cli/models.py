@@ -300,3 +300,20 @@ def gate(
         output.console().print(f"[{style}]{output.escape(decision.reason)}[/]")
     if not decision.passed:
         raise typer.Exit(1)
+
+
+@app.command()
+def card(
+    ref: str = typer.Argument(..., help="NAME/VERSION or NAME@alias."),
+    output_file: str = typer.Option(None, "--output", "-o", help="Write the Markdown here."),
+) -> None:
+    """A model card in Markdown: metrics, params, data, code, environment, lineage, gate."""
+    from pathlib import Path
+
+    from triptych.models.card import card as render
+
+    text = render(ref, client=_client())
+    if output_file:
+        Path(output_file).write_text(text, encoding="utf-8")
+    else:
+        typer.echo(text, nl=False)

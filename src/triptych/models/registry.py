@@ -191,12 +191,14 @@ def utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
-from triptych.models.gate import GateDecision, gate  # noqa: E402 - part of the registry's API
+from triptych.models.card import card  # noqa: E402 - part of the registry's API
+from triptych.models.gate import GateDecision, gate  # noqa: E402
 
 __all__ = [
     "GateDecision",
     "ModelRef",
     "aliases_at",
+    "card",
     "delete_alias",
     "delete_version",
     "gate",
