@@ -110,3 +110,15 @@ def test_model_card_tells_where_the_model_came_from(diabetes: pd.DataFrame) -> N
         "data `datasets:/diabetes@1` → run",
     ):
         assert expected in text, expected
+
+
+def test_gate_under_an_approval_policy_asks_instead_of_moving(diabetes: pd.DataFrame) -> None:
+    first, _ = _train(diabetes, 0.5)
+    triptych.registry.gate(first, "diabetes")
+    triptych.registry.set_policy("diabetes", "champion", require_approval=True)
+    better, _ = _train(diabetes, 0.4)
+    d = triptych.registry.gate(better, "diabetes")
+    assert d.passed and d.registered == 2 and "awaits approval" in d.reason
+    assert triptych.registry.get("models:/diabetes@champion").version == 1  # not moved yet
+    (pending,) = triptych.registry.requests("diabetes", status="pending")
+    assert (pending.alias, pending.version) == ("champion", 2)

@@ -138,3 +138,22 @@ def test_data_lineage_reaches_the_models() -> None:
     registry.register(f"runs:/{run.run_id}/model", "people-model")
     found = triptych.data.registry.models_trained_on("people@1")
     assert [m.uri for m in found] == ["models:/people-model/1"]
+
+
+def test_protected_alias_needs_someone_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    from triptych.errors import PermissionDenied
+
+    run_id = _run_with_files()
+    registry.register(f"runs:/{run_id}/model", "m")
+    registry.set_policy("m", "production", require_approval=True)
+    with pytest.raises(PermissionDenied, match="requires an approval"):
+        registry.set_alias("m", "production", 1)
+    monkeypatch.setenv("TRIPTYCH_USER", "ana")
+    req = registry.request_alias("m", "production", 1, reason="release 1")
+    with pytest.raises(PermissionDenied):
+        registry.approve(req.request_id)
+    monkeypatch.setenv("TRIPTYCH_USER", "bo")
+    assert registry.approve(req.request_id, reason="checked").status == "approved"
+    assert registry.get("models:/m@production").version == 1
+    moved = [e for e in registry.history("m") if e.action == "alias"][-1]
+    assert (moved.user, moved.details["requested_by"]) == ("bo", "ana")  # type: ignore[index]

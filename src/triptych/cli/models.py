@@ -317,3 +317,100 @@ def card(
         Path(output_file).write_text(text, encoding="utf-8")
     else:
         typer.echo(text, nl=False)
+
+
+@app.command()
+def policy(
+    name: str = typer.Argument(..., help="Registered model name."),
+    alias_name: str = typer.Argument(..., metavar="ALIAS", help="e.g. production"),
+    require_approval: bool = typer.Option(
+        ..., "--require-approval/--no-approval", help="Moves need another person's approval."
+    ),
+) -> None:
+    """Set whether moving ALIAS needs an approval by someone other than the requester."""
+    from triptych.cli import output
+    from triptych.models import registry
+
+    registry.set_policy(name, alias_name, require_approval=require_approval, client=_client())
+    state = "needs an approval" if require_approval else "needs no approval"
+    output.console().print(f"moving {name}@{alias_name} now {state}")
+
+
+@app.command()
+def request(
+    name: str = typer.Argument(..., help="Registered model name."),
+    alias_name: str = typer.Argument(..., metavar="ALIAS", help="e.g. production"),
+    version: int = typer.Argument(..., help="Version the alias should point at."),
+    reason: str = typer.Option(None, "--reason", help="Why, for the approver and the trail."),
+) -> None:
+    """Ask for an alias move that needs an approval."""
+    from triptych.cli import output
+    from triptych.models import registry
+
+    req = registry.request_alias(name, alias_name, version, reason=reason, client=_client())
+    output.console().print(
+        f"request {req.request_id}: {name}@{alias_name} → version {version}, waiting for approval"
+    )
+
+
+def _decide(request_id: int, approve: bool, reason: str | None) -> None:
+    from triptych.cli import output
+    from triptych.models import registry
+
+    decide = registry.approve if approve else registry.reject
+    req = decide(request_id, reason=reason, client=_client())
+    output.console().print(
+        f"request {req.request_id} {req.status}: {req.name}@{req.alias} → version {req.version}"
+    )
+
+
+@app.command()
+def approve(
+    request_id: int = typer.Argument(..., help="Request number."),
+    reason: str = typer.Option(None, "--reason", help="Why, for the audit trail."),
+) -> None:
+    """Approve someone else's request: the alias moves now."""
+    _decide(request_id, True, reason)
+
+
+@app.command()
+def reject(
+    request_id: int = typer.Argument(..., help="Request number."),
+    reason: str = typer.Option(None, "--reason", help="Why, for the audit trail."),
+) -> None:
+    """Reject a request."""
+    _decide(request_id, False, reason)
+
+
+@app.command()
+def requests(
+    name: str = typer.Argument(..., help="Registered model name."),
+    pending: bool = typer.Option(False, "--pending", help="Only requests still waiting."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Alias requests of a model and what became of them."""
+    from dataclasses import asdict
+
+    from triptych.cli import output
+    from triptych.models import registry
+
+    found = registry.requests(name, status="pending" if pending else None, client=_client())
+    if json_out:
+        output.print_json([asdict(r) for r in found])
+        return
+    from rich.table import Table
+
+    table = Table()
+    for column in ("id", "alias", "version", "by", "status", "decided by", "reason"):
+        table.add_column(column)
+    for r in found:
+        table.add_row(
+            str(r.request_id),
+            r.alias,
+            str(r.version),
+            output.escape(r.requester or "-"),
+            r.status,
+            output.escape(r.decided_by or "-"),
+            output.escape(r.decision_reason or r.reason or ""),
+        )
+    output.console().print(table)

@@ -104,10 +104,16 @@ def gate(
             version = registry.register(
                 f"runs:/{candidate_run.run_id}/{model_path}", model_name, reason=reason, client=c
             )
-            registry.set_alias(
-                model_name, alias, version.version, reason=reason, details=numbers, client=c
-            )
             registered = version.version
+            if c.store.alias_requires_approval(model_name, alias):
+                request = registry.request_alias(
+                    model_name, alias, version.version, reason=reason, client=c
+                )
+                reason = f"{reason}; moving {alias} awaits approval (request {request.request_id})"
+            else:
+                registry.set_alias(
+                    model_name, alias, version.version, reason=reason, details=numbers, client=c
+                )
         decision = GateDecision(
             passed, reason, model_name, metric, direction, registered=registered, **numbers
         )

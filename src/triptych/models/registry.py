@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from triptych.errors import InvalidInput, NotFound
+from triptych.errors import InvalidInput, NotFound, PermissionDenied
 from triptych.store.base import validate_alias, validate_dataset_name
-from triptych.store.entities import ModelEvent, ModelVersion, RegisteredModel
+from triptych.store.entities import AliasRequest, ModelEvent, ModelVersion, RegisteredModel
 from triptych.uris import parse_runs_uri
 
 if TYPE_CHECKING:
@@ -62,6 +62,13 @@ def _client(client: Client | None) -> Client:
 
 
 def _user() -> str | None:
+    """Who acts, for the audit trail: ``$TRIPTYCH_USER`` or the login name. Locally this is
+    a label, not an identity (anyone with the database file can write it); the team server
+    puts authenticated users here."""
+    import os
+
+    if os.environ.get("TRIPTYCH_USER"):
+        return os.environ["TRIPTYCH_USER"]
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -119,8 +126,15 @@ def set_alias(
     details: Mapping[str, Any] | None = None,
     client: Client | None = None,
 ) -> int | None:
-    """Point ``alias`` at ``version``; returns the version it pointed at before."""
-    return _client(client).store.set_model_alias(
+    """Point ``alias`` at ``version``; returns the version it pointed at before. Refused when
+    the alias's policy requires an approval (use :func:`request_alias`)."""
+    c = _client(client)
+    if c.store.alias_requires_approval(name, alias):
+        raise PermissionDenied(
+            f"moving {name}@{alias} requires an approval by someone else",
+            hint=f"ask for it: triptych models request {name} {alias} {version}",
+        )
+    return c.store.set_model_alias(
         validate_dataset_name(name),
         validate_alias(alias),
         int(version),
@@ -128,6 +142,47 @@ def set_alias(
         reason=reason,
         details=details,
     )
+
+
+def set_policy(
+    name: str, alias: str, *, require_approval: bool, client: Client | None = None
+) -> None:
+    """Make moves of ``alias`` need (or no longer need) another person's approval."""
+    _client(client).store.set_alias_policy(
+        validate_dataset_name(name), validate_alias(alias), require_approval, user=_user()
+    )
+
+
+def request_alias(
+    name: str, alias: str, version: int, *, reason: str | None = None, client: Client | None = None
+) -> AliasRequest:
+    """Ask for ``alias`` to point at ``version``; someone else approves or rejects it."""
+    return _client(client).store.create_alias_request(
+        name, validate_alias(alias), int(version), user=_user(), reason=reason
+    )
+
+
+def approve(
+    request_id: int, *, reason: str | None = None, client: Client | None = None
+) -> AliasRequest:
+    """Approve a pending request (not your own): the alias moves now."""
+    return _client(client).store.decide_alias_request(
+        int(request_id), True, user=_user(), reason=reason
+    )
+
+
+def reject(
+    request_id: int, *, reason: str | None = None, client: Client | None = None
+) -> AliasRequest:
+    return _client(client).store.decide_alias_request(
+        int(request_id), False, user=_user(), reason=reason
+    )
+
+
+def requests(
+    name: str, *, status: str | None = None, client: Client | None = None
+) -> list[AliasRequest]:
+    return _client(client).store.list_alias_requests(validate_dataset_name(name), status)
 
 
 def delete_alias(
@@ -198,6 +253,7 @@ __all__ = [
     "GateDecision",
     "ModelRef",
     "aliases_at",
+    "approve",
     "card",
     "delete_alias",
     "delete_version",
@@ -207,7 +263,11 @@ __all__ = [
     "list_models",
     "parse_ref",
     "register",
+    "reject",
+    "request_alias",
+    "requests",
     "resolve",
     "set_alias",
+    "set_policy",
     "versions",
 ]

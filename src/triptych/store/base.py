@@ -26,6 +26,7 @@ from typing import Any
 
 from triptych.errors import AlreadyExists, InvalidInput
 from triptych.store.entities import (
+    AliasRequest,
     ArtifactEntry,
     DataInput,
     Dataset,
@@ -446,6 +447,34 @@ class MetadataStore(ABC):
     @abstractmethod
     def model_history(self, name: str, *, until: int | None = None) -> list[ModelEvent]:
         """The audit trail of ``name``, oldest first, up to time ``until`` (ms) if given."""
+
+    @abstractmethod
+    def set_alias_policy(
+        self, name: str, alias: str, require_approval: bool, *, user: str | None = None
+    ) -> None:
+        """Whether moving ``alias`` of ``name`` needs an approval; recorded. Raises NotFound."""
+
+    @abstractmethod
+    def alias_requires_approval(self, name: str, alias: str) -> bool:
+        """The policy of ``alias`` (False when none was set). Raises NotFound."""
+
+    @abstractmethod
+    def create_alias_request(
+        self, name: str, alias: str, version: int, *, user: str | None, reason: str | None = None
+    ) -> AliasRequest:
+        """Ask for ``alias`` to point at ``version``; recorded. Raises NotFound."""
+
+    @abstractmethod
+    def decide_alias_request(
+        self, request_id: int, approve: bool, *, user: str | None, reason: str | None = None
+    ) -> AliasRequest:
+        """Approve (the alias moves, in the same transaction) or reject a pending request.
+        Raises NotFound, Conflict when it is not pending, PermissionDenied when the decider
+        is the requester or unknown."""
+
+    @abstractmethod
+    def list_alias_requests(self, name: str, status: str | None = None) -> list[AliasRequest]:
+        """Requests for ``name``, oldest first, optionally only those with ``status``."""
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:  # noqa: B027 - optional hook

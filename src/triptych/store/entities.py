@@ -260,3 +260,20 @@ class ModelEvent:
     user: str | None
     reason: str | None
     details: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class AliasRequest:
+    """A request to move an alias that needs another person's approval."""
+
+    request_id: int
+    name: str
+    alias: str
+    version: int
+    requester: str | None
+    reason: str | None
+    status: str  # pending, approved, rejected
+    decided_by: str | None
+    decision_reason: str | None
+    creation_time: int
+    decision_time: int | None

@@ -637,3 +637,30 @@ class StoreContract:
             t.join()
         assert sorted(got) == list(range(1, 21))
         assert store.get_registered_model("raced").versions == 20
+
+    def test_alias_approvals(self, store: MetadataStore) -> None:
+        from triptych.errors import PermissionDenied
+
+        store.create_model_version("m", "runs:/a/model")
+        store.create_model_version("m", "runs:/b/model")
+        assert not store.alias_requires_approval("m", "production")
+        store.set_alias_policy("m", "production", True, user="admin")
+        assert store.alias_requires_approval("m", "production")
+        req = store.create_alias_request("m", "production", 2, user="ana", reason="ship it")
+        assert (req.status, req.requester, req.version) == ("pending", "ana", 2)
+        with pytest.raises(PermissionDenied, match="cannot approve"):
+            store.decide_alias_request(req.request_id, True, user="ana")
+        done = store.decide_alias_request(req.request_id, True, user="bo", reason="ok")
+        assert (done.status, done.decided_by) == ("approved", "bo")
+        assert store.get_model_version("m", alias="production").version == 2
+        with pytest.raises(Conflict):
+            store.decide_alias_request(req.request_id, False, user="cy")
+        other = store.create_alias_request("m", "production", 1, user="ana")
+        assert store.decide_alias_request(other.request_id, False, user="bo").status == "rejected"
+        assert store.get_model_version("m", alias="production").version == 2  # unchanged
+        assert [r.status for r in store.list_alias_requests("m")] == ["approved", "rejected"]
+        assert store.list_alias_requests("m", "pending") == []
+        actions = [e.action for e in store.model_history("m")]
+        assert actions[-5:] == ["policy", "request", "alias", "request", "reject"]
+        with pytest.raises(NotFound):
+            store.decide_alias_request(9999, True, user="bo")

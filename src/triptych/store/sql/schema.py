@@ -261,3 +261,35 @@ model_events = Table(
     Column("time", BigInteger, nullable=False),
     Index("ix_model_events_model_time", "model_name", "time"),
 )
+
+alias_policies = Table(
+    "alias_policies",
+    metadata,
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("registered_models.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("alias", String(64), primary_key=True),
+    Column("require_approval", Boolean, nullable=False),
+)
+
+alias_requests = Table(
+    "alias_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "model_id", Integer, ForeignKey("registered_models.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("alias", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("requester", String(KEY)),
+    Column("reason", Text),
+    Column("status", String(16), nullable=False),  # pending, approved, rejected
+    Column("decided_by", String(KEY)),
+    Column("decision_reason", Text),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("decision_time", BigInteger),
+    Index("ix_alias_requests_model_status", "model_id", "status"),
+)
