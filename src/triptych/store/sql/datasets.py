@@ -7,16 +7,15 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from triptych.errors import InvalidInput, NotFound
 from triptych.store import base
 from triptych.store.base import now_ms
 from triptych.store.entities import Dataset, DatasetVersion, DatasetVersionSpec
 from triptych.store.sql import schema as db
+from triptych.store.sql.counters import next_number
 
 T = TypeVar("T")
-VERSION_ATTEMPTS = 20  # concurrent writers on PostgreSQL may race for a number; retry
 
 
 def _json(value: Mapping[str, Any] | None) -> str | None:
@@ -33,6 +32,7 @@ class SqlDatasets:
 
     _read: Callable[..., Any]
     _write: Callable[..., Any]
+    _write_racing: Callable[..., Any]
     _upsert_values: Callable[..., None]
 
     def _dataset_row(self, conn: Connection, name: str) -> Any:
@@ -130,12 +130,7 @@ class SqlDatasets:
                 return self._versions(conn, spec.name, [same])[0], False
             # The counter row is locked by this UPDATE until commit: concurrent writers
             # queue here, so numbers have no gaps, no duplicates, and are never reused.
-            number = conn.execute(
-                update(db.datasets)
-                .where(db.datasets.c.id == ds_id)
-                .values(last_version=db.datasets.c.last_version + 1, last_update_time=t)
-                .returning(db.datasets.c.last_version)
-            ).scalar_one()
+            number = next_number(conn, db.datasets, ds_id, t)
             vid = conn.execute(
                 insert(db.dataset_versions).values(
                     dataset_id=ds_id,
@@ -162,15 +157,8 @@ class SqlDatasets:
             ).one()
             return self._versions(conn, spec.name, [row])[0], True
 
-        for attempt in range(VERSION_ATTEMPTS):
-            try:
-                result: tuple[DatasetVersion, bool] = self._write(write)
-                return result
-            except SAIntegrityError:
-                # Another writer created the dataset or added the same content first.
-                if attempt == VERSION_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        result: tuple[DatasetVersion, bool] = self._write_racing(write)
+        return result
 
     def update_dataset_version(
         self,

@@ -11,15 +11,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from triptych.errors import Conflict, NotFound, PermissionDenied
 from triptych.store import base
 from triptych.store.base import now_ms
 from triptych.store.entities import AliasRequest, ModelEvent, ModelVersion, RegisteredModel
 from triptych.store.sql import schema as db
-
-ATTEMPTS = 20  # two writers creating the same new model: one retries and finds it
+from triptych.store.sql.counters import next_number
 
 
 class SqlModels:
@@ -27,6 +25,7 @@ class SqlModels:
 
     _read: Callable[..., Any]
     _write: Callable[..., Any]
+    _write_racing: Callable[..., Any]
     _upsert_values: Callable[..., None]
 
     # -- helpers ------------------------------------------------------------------------------
@@ -151,12 +150,7 @@ class SqlModels:
             else:
                 model_id = model.id
             # The UPDATE locks the counter row until commit: concurrent registrations queue.
-            number = conn.execute(
-                update(db.registered_models)
-                .where(db.registered_models.c.id == model_id)
-                .values(last_version=db.registered_models.c.last_version + 1, last_update_time=t)
-                .returning(db.registered_models.c.last_version)
-            ).scalar_one()
+            number = next_number(conn, db.registered_models, model_id, t)
             vid = conn.execute(
                 insert(db.model_versions).values(
                     model_id=model_id,
@@ -180,14 +174,8 @@ class SqlModels:
             row = conn.execute(select(db.model_versions).where(db.model_versions.c.id == vid)).one()
             return self._model_versions(conn, {model_id: name}, [row])[0]
 
-        for attempt in range(ATTEMPTS):
-            try:
-                result: ModelVersion = self._write(write)
-                return result
-            except SAIntegrityError:
-                if attempt == ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        result: ModelVersion = self._write_racing(write)
+        return result
 
     def update_model_version(
         self,

@@ -87,6 +87,17 @@ class SqlStore(SqlDatasets, SqlModels, MetadataStore):
 
         return with_retry(attempt, "write")
 
+    def _write_racing(self, fn: Callable[[Connection], T], attempts: int = 20) -> T:
+        """Write, retrying when a concurrent writer inserted the same unique row first (e.g.
+        two processes creating one new dataset): the retry then finds that row."""
+        for attempt in range(attempts):
+            try:
+                return self._write(fn)
+            except SAIntegrityError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _dialect_insert(self, table: Any) -> Any:
         """INSERT with the dialect's ON CONFLICT support (SQLite and PostgreSQL share it)."""
         if self._dialect == "postgresql":
