@@ -22,7 +22,6 @@ from triptych.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from triptych.store import base
 from triptych.store.base import MetadataStore, now_ms
 from triptych.store.entities import (
-    ArtifactEntry,
     CodeState,
     DataInput,
     Environment,
@@ -43,13 +42,13 @@ from triptych.store.sql.engine import WRITE, build_engine, with_retry
 from triptych.store.sql.models import SqlModels
 from triptych.store.sql.rows import RUN_COLUMNS, load_runs
 from triptych.store.sql.search import decode_token, encode_token, search_statement, shape
-from triptych.store.sql.tree import check_tree, under
+from triptych.store.sql.tree import SqlArtifacts
 from triptych.uris import redact
 
 T = TypeVar("T")
 
 
-class SqlStore(SqlDatasets, SqlModels, MetadataStore):
+class SqlStore(SqlArtifacts, SqlDatasets, SqlModels, MetadataStore):
     """One implementation for every SQLAlchemy URL; see :class:`MetadataStore` for semantics."""
 
     def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
@@ -671,85 +670,6 @@ class SqlStore(SqlDatasets, SqlModels, MetadataStore):
             )
 
         self._write(write)
-
-    # -- artifacts --------------------------------------------------------------------------
-    def record_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
-        if not entries:
-            return
-        for e in entries:
-            if not e.path or e.digest is None or e.size is None:
-                raise InvalidInput(f"artifact entry {e!r} needs a path, a digest and a size")
-
-        def write(conn: Connection) -> None:
-            pk, _ = self._run_pk(conn, run_id)
-            new_paths = {e.path for e in entries}
-            for path in new_paths:
-                check_tree(conn, pk, path, new_paths)
-            t = now_ms()
-            self._upsert_values(
-                conn,
-                db.artifacts,
-                [
-                    {
-                        "run_id": pk,
-                        "path": e.path,
-                        "digest": e.digest,
-                        "size": e.size,
-                        "creation_time": t,
-                    }
-                    for e in entries
-                ],
-            )
-
-        self._write(write)
-
-    def _files_under(self, run_id: str, path: str) -> list[ArtifactEntry]:
-        def read(conn: Connection) -> list[ArtifactEntry]:
-            pk, _ = self._run_pk(conn, run_id)
-            query = select(db.artifacts.c.path, db.artifacts.c.digest, db.artifacts.c.size).where(
-                db.artifacts.c.run_id == pk
-            )
-            if path:
-                query = query.where(or_(db.artifacts.c.path == path, under(path)))
-            # Sorted here, not by the database: collations differ between servers.
-            rows = sorted(conn.execute(query).all(), key=lambda row: row[0])
-            return [ArtifactEntry(p, d, s) for p, d, s in rows]
-
-        return self._read(read)
-
-    def walk_artifacts(self, run_id: str, path: str = "") -> list[ArtifactEntry]:
-        return self._files_under(run_id, path)
-
-    def list_artifacts(self, run_id: str, path: str = "") -> list[ArtifactEntry]:
-        prefix = f"{path}/" if path else ""
-        children: dict[str, ArtifactEntry] = {}
-        for entry in self._files_under(run_id, path):
-            if entry.path == path:
-                return [entry]  # ``path`` is a file: list it alone
-            head, sep, _ = entry.path[len(prefix) :].partition("/")
-            child = prefix + head
-            if sep:
-                children.setdefault(child, ArtifactEntry(child, is_dir=True))
-            else:
-                children[child] = entry
-        return [children[k] for k in sorted(children)]
-
-    def get_artifact(self, run_id: str, path: str) -> ArtifactEntry:
-        def read(conn: Connection) -> ArtifactEntry:
-            pk, _ = self._run_pk(conn, run_id)
-            row = conn.execute(
-                select(db.artifacts.c.digest, db.artifacts.c.size).where(
-                    db.artifacts.c.run_id == pk, db.artifacts.c.path == path
-                )
-            ).first()
-            if row is None:
-                raise NotFound(
-                    f"artifact {path!r} not found in run {run_id}",
-                    hint=f"list them with: triptych runs show {run_id}",
-                )
-            return ArtifactEntry(path, row.digest, row.size)
-
-        return self._read(read)
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -1,10 +1,16 @@
-"""A run's artifact tree in SQL: folder prefixes and the file-or-folder rule."""
+"""A run's artifact tree in SQL (mixed into :class:`SqlStore`): paths pointing at blobs,
+folder prefixes, and the rule that a path is a file or a folder, never both."""
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Connection, func, select
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from triptych.errors import Conflict
+from sqlalchemy import ColumnElement, Connection, func, or_, select
+
+from triptych.errors import Conflict, InvalidInput, NotFound
+from triptych.store.base import now_ms
+from triptych.store.entities import ArtifactEntry
 from triptych.store.sql import schema as db
 
 
@@ -42,3 +48,90 @@ def check_tree(conn: Connection, pk: int, path: str, new_paths: set[str]) -> Non
         raise Conflict(
             f"artifact path {path!r} clashes with {clash[0]!r}: a path is either a file or a folder"
         )
+
+
+class SqlArtifacts:
+    """Artifact records of runs; relies on the transaction helpers of ``SqlStore``."""
+
+    _read: Callable[..., Any]
+    _write: Callable[..., Any]
+    _upsert_values: Callable[..., None]
+    _run_pk: Callable[..., tuple[int, str]]
+
+    def record_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
+        if not entries:
+            return
+        for e in entries:
+            if not e.path or e.digest is None or e.size is None:
+                raise InvalidInput(f"artifact entry {e!r} needs a path, a digest and a size")
+
+        def write(conn: Connection) -> None:
+            pk, _ = self._run_pk(conn, run_id)
+            new_paths = {e.path for e in entries}
+            for path in new_paths:
+                check_tree(conn, pk, path, new_paths)
+            t = now_ms()
+            self._upsert_values(
+                conn,
+                db.artifacts,
+                [
+                    {
+                        "run_id": pk,
+                        "path": e.path,
+                        "digest": e.digest,
+                        "size": e.size,
+                        "creation_time": t,
+                    }
+                    for e in entries
+                ],
+            )
+
+        self._write(write)
+
+    def _files_under(self, run_id: str, path: str) -> list[ArtifactEntry]:
+        def read(conn: Connection) -> list[ArtifactEntry]:
+            pk, _ = self._run_pk(conn, run_id)
+            query = select(db.artifacts.c.path, db.artifacts.c.digest, db.artifacts.c.size).where(
+                db.artifacts.c.run_id == pk
+            )
+            if path:
+                query = query.where(or_(db.artifacts.c.path == path, under(path)))
+            # Sorted here, not by the database: collations differ between servers.
+            rows = sorted(conn.execute(query).all(), key=lambda row: row[0])
+            return [ArtifactEntry(p, d, s) for p, d, s in rows]
+
+        return self._read(read)
+
+    def walk_artifacts(self, run_id: str, path: str = "") -> list[ArtifactEntry]:
+        return self._files_under(run_id, path)
+
+    def list_artifacts(self, run_id: str, path: str = "") -> list[ArtifactEntry]:
+        prefix = f"{path}/" if path else ""
+        children: dict[str, ArtifactEntry] = {}
+        for entry in self._files_under(run_id, path):
+            if entry.path == path:
+                return [entry]  # ``path`` is a file: list it alone
+            head, sep, _ = entry.path[len(prefix) :].partition("/")
+            child = prefix + head
+            if sep:
+                children.setdefault(child, ArtifactEntry(child, is_dir=True))
+            else:
+                children[child] = entry
+        return [children[k] for k in sorted(children)]
+
+    def get_artifact(self, run_id: str, path: str) -> ArtifactEntry:
+        def read(conn: Connection) -> ArtifactEntry:
+            pk, _ = self._run_pk(conn, run_id)
+            row = conn.execute(
+                select(db.artifacts.c.digest, db.artifacts.c.size).where(
+                    db.artifacts.c.run_id == pk, db.artifacts.c.path == path
+                )
+            ).first()
+            if row is None:
+                raise NotFound(
+                    f"artifact {path!r} not found in run {run_id}",
+                    hint=f"list them with: triptych runs show {run_id}",
+                )
+            return ArtifactEntry(path, row.digest, row.size)
+
+        return self._read(read)
