@@ -7,7 +7,10 @@ told to trust; pickle runs whatever the file says. So pickle is written only wit
 
 from __future__ import annotations
 
+import io
 import pickle
+import re
+import zipfile
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -29,7 +32,7 @@ def dump(model: Any, path: Path, serializer: str) -> None:
         from skops.io.exceptions import UnsupportedTypeException
 
         try:
-            sio.dump(model, path)
+            path.write_bytes(_canonical_skops(sio.dumps(model)))
         except (UnsupportedTypeException, TypeError) as e:
             raise InvalidInput(
                 f"skops cannot store this {type(model).__name__}: {e}",
@@ -43,6 +46,44 @@ def dump(model: Any, path: Path, serializer: str) -> None:
         raise InvalidInput(
             f"unknown serializer {serializer!r}", hint=f"use one of {', '.join(SERIALIZERS)}"
         )
+
+
+_SKOPS_ID = re.compile(rb'"__id__": (\d+)|"(\d+)\.npy"')
+
+
+def _canonical_skops(raw: bytes) -> bytes:
+    """The same model gives the same bytes: skops names arrays and memo entries after
+    ``id()`` (memory addresses) and stamps zip entries with the time; number them in order of
+    appearance and use a fixed time, so equal models share a digest (and cache keys, and
+    the artifact store keeps them once)."""
+    src = zipfile.ZipFile(io.BytesIO(raw))
+    schema = src.read("schema.json")
+    numbers: dict[bytes, bytes] = {}
+    for m in _SKOPS_ID.finditer(schema):
+        found = m.group(1) or m.group(2)
+        numbers.setdefault(found, str(len(numbers) + 1).encode())
+
+    def renumber(m: re.Match[bytes]) -> bytes:
+        if m.group(1) is not None:
+            return b'"__id__": ' + numbers[m.group(1)]
+        return b'"' + numbers[m.group(2)] + b'.npy"'
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        entries = []
+        for info in src.infolist():
+            data = src.read(info.filename)
+            name = info.filename
+            if name == "schema.json":
+                data = _SKOPS_ID.sub(renumber, schema)
+            elif name.endswith(".npy") and name[:-4].encode() in numbers:
+                name = numbers[name[:-4].encode()].decode() + ".npy"
+            entries.append((name, data, info.compress_type))
+        for name, data, compression in sorted(entries):
+            entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = compression
+            dst.writestr(entry, data)
+    return out.getvalue()
 
 
 def untrusted_types(path: Path, where: str) -> list[str]:

@@ -124,7 +124,7 @@ def parse_entries(value: str | Sequence[str] | None, origin: str) -> tuple[str, 
         entry = item.strip()
         if not entry:
             continue
-        if not _ENTRY.match(entry) or "." not in entry:
+        if not _ENTRY.fullmatch(entry) or "." not in entry:
             error = ConfigError if origin.startswith("setting") else InvalidInput
             raise error(
                 f"{origin}: invalid trusted type {entry!r}",
