@@ -34,6 +34,7 @@ from triptych.store.entities import (
     DatasetVersionSpec,
     Environment,
     Experiment,
+    Firing,
     Metric,
     ModelEvent,
     ModelVersion,
@@ -42,6 +43,9 @@ from triptych.store.entities import (
     Run,
     RunSpec,
     RunStatus,
+    Schedule,
+    ScheduleSpec,
+    TriggerEvent,
 )
 
 MAX_KEY_LENGTH = 250
@@ -60,7 +64,7 @@ def validate_key(kind: str, key: object) -> str:
     """Keys of params, metrics and tags: letters, digits and ``_-. /:``, at most 250 chars."""
     if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidInput(f"invalid {kind} key {key!r}: must be 1-{MAX_KEY_LENGTH} characters")
-    if not _KEY_RE.match(key) or key.startswith("/") or ".." in key.split("/"):
+    if not _KEY_RE.fullmatch(key) or key.startswith("/") or ".." in key.split("/"):
         raise InvalidInput(
             f"invalid {kind} key {key!r}",
             hint="use letters, digits, '_', '-', '.', ' ', ':' and '/' (no '..' segments)",
@@ -117,7 +121,7 @@ _DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 
 def validate_dataset_name(name: object) -> str:
     """Dataset names appear in URIs (``datasets:/NAME@3``): letters, digits, ``_ . -``."""
-    if not isinstance(name, str) or not _DATASET_NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not _DATASET_NAME.fullmatch(name) or ".." in name:
         raise InvalidInput(
             f"invalid dataset name {name!r}",
             hint="use letters, digits, '_', '.' and '-' (at most 200, starting alphanumeric)",
@@ -130,7 +134,7 @@ _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 
 def validate_alias(alias: object) -> str:
     """Aliases (champion, challenger, prod-eu…): a letter, then letters, digits, ``_ -``."""
-    if not isinstance(alias, str) or not _ALIAS.match(alias) or alias == "latest":
+    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias) or alias == "latest":
         raise InvalidInput(
             f"invalid alias {alias!r}",
             hint="start with a letter; letters, digits, '_' and '-'; 'latest' is reserved",
@@ -142,6 +146,37 @@ def validate_name(kind: str, name: object) -> str:
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_KEY_LENGTH:
         raise InvalidInput(f"invalid {kind} name {name!r}: must be 1-{MAX_KEY_LENGTH} characters")
     return name
+
+
+SCHEDULE_KINDS = ("cron", "dataset", "alert")
+FIRING_STATUSES = ("RUNNING", "FINISHED", "FAILED")
+
+
+def validate_schedule_spec(spec: ScheduleSpec) -> dict[str, str]:
+    """Check a schedule's shape and return its params as strings. The meaning of ``spec``
+    (a cron expression that parses, a pipeline file that exists) is the service's to check."""
+    name = spec.name
+    if not isinstance(name, str) or not _DATASET_NAME.fullmatch(name) or ".." in name:
+        raise InvalidInput(  # schedule names appear in run tags: the URI-safe rule
+            f"invalid schedule name {name!r}",
+            hint="use letters, digits, '_', '.' and '-' (at most 200, starting alphanumeric)",
+        )
+    if spec.kind not in SCHEDULE_KINDS:
+        raise InvalidInput(
+            f"invalid schedule kind {spec.kind!r}", hint=f"use one of {', '.join(SCHEDULE_KINDS)}"
+        )
+    if spec.kind == "dataset":
+        validate_dataset_name(spec.spec)
+    elif spec.kind == "alert":
+        if spec.spec != "*":
+            validate_key("alert", spec.spec)
+    elif not isinstance(spec.spec, str) or not spec.spec.strip() or len(spec.spec) > MAX_KEY_LENGTH:
+        raise InvalidInput(f"invalid cron expression {spec.spec!r}")
+    for label, value in (("pipeline", spec.pipeline), ("workdir", spec.workdir)):
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInput(f"a schedule needs a {label}")
+    validate_name("executor", spec.executor)
+    return validate_params(spec.params)
 
 
 def is_nan(value: float) -> bool:
@@ -475,6 +510,83 @@ class MetadataStore(ABC):
     @abstractmethod
     def list_alias_requests(self, name: str, status: str | None = None) -> list[AliasRequest]:
         """Requests for ``name``, oldest first, optionally only those with ``status``."""
+
+    # -- schedules and triggers --------------------------------------------------------------
+    @abstractmethod
+    def create_schedule(self, spec: ScheduleSpec) -> Schedule:
+        """Record an enabled schedule and return it. Raises AlreadyExists if the name is taken
+        and InvalidInput for a bad shape (see :func:`validate_schedule_spec`)."""
+
+    @abstractmethod
+    def get_schedule(self, name: str) -> Schedule:
+        """The schedule with its latest firing. Raises NotFound."""
+
+    @abstractmethod
+    def list_schedules(self, enabled_only: bool = False) -> list[Schedule]:
+        """Every schedule (or only the enabled ones) with its latest firing, by name."""
+
+    @abstractmethod
+    def delete_schedule(self, name: str) -> None:
+        """Remove a schedule and its firings; a new schedule of that name starts afresh.
+        Raises NotFound."""
+
+    @abstractmethod
+    def set_schedule_enabled(self, name: str, enabled: bool, *, at: int | None = None) -> None:
+        """Pause or resume. Resuming a paused schedule moves ``active_since`` to ``at`` (now
+        when omitted): what happened while it was paused never fires. Raises NotFound."""
+
+    @abstractmethod
+    def claim_firing(
+        self,
+        schedule_id: int,
+        occurrence: str,
+        *,
+        at: int | None = None,
+        fired_by: str | None = None,
+    ) -> bool:
+        """Claim one occurrence of an enabled schedule for firing, recorded as RUNNING.
+
+        Returns True for exactly one caller per ``(schedule_id, occurrence)`` across threads,
+        processes and machines sharing the store, and False for every other caller (never an
+        exception for losing the race), and for a paused schedule. Raises NotFound for an
+        unknown schedule."""
+
+    @abstractmethod
+    def record_firing_result(
+        self,
+        schedule_id: int,
+        occurrence: str,
+        *,
+        status: str,
+        run_id: str | None = None,
+        error: str | None = None,
+        at: int | None = None,
+    ) -> None:
+        """Set the outcome of a claimed firing (``FINISHED`` or ``FAILED``, with the run it
+        launched or the error). Raises NotFound when it was never claimed."""
+
+    @abstractmethod
+    def list_firings(self, name: str, limit: int = 20) -> list[Firing]:
+        """The latest ``limit`` firings of a schedule, newest first. Raises NotFound."""
+
+    @abstractmethod
+    def add_trigger_event(
+        self, kind: str, name: str, payload: Mapping[str, Any] | None = None
+    ) -> TriggerEvent:
+        """Record an event schedules may fire on (kind ``alert``) and return it with its id.
+        ``payload`` must be JSON-serialisable. Raises InvalidInput."""
+
+    @abstractmethod
+    def list_trigger_events(
+        self,
+        kind: str,
+        *,
+        name: str | None = None,
+        since: int | None = None,
+        limit: int = 100,
+    ) -> list[TriggerEvent]:
+        """Events of ``kind`` (only those called ``name`` if given, only at or after time
+        ``since`` if given), newest first, at most ``limit``."""
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:  # noqa: B027 - optional hook

@@ -277,3 +277,63 @@ class AliasRequest:
     decision_reason: str | None
     creation_time: int
     decision_time: int | None
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """What ``create_schedule`` records: which pipeline runs, where, and on what."""
+
+    name: str
+    pipeline: str  # absolute path of the pipeline file, or ``path:function``
+    workdir: str  # the folder the pipeline runs in
+    kind: str  # cron, dataset or alert
+    spec: str  # the cron expression, the dataset name, or the alert name (``*``: any)
+    params: Mapping[str, str] = field(default_factory=dict)
+    executor: str = "local"
+    created_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One occurrence of a schedule that a scheduler claimed and launched."""
+
+    schedule: str  # the schedule's name
+    occurrence: str  # ISO UTC time (cron), ``dataset:NAME@3`` or ``alert:<event id>``
+    fired_at: int
+    fired_by: str | None  # host:pid of the scheduler
+    status: str  # RUNNING until the launch ends, then FINISHED or FAILED
+    run_id: str | None = None
+    error: str | None = None
+    finished_at: int | None = None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A pipeline that runs by itself: on a cron expression, a new dataset version or an alert.
+
+    ``active_since`` is when it was created or last resumed: nothing before it fires."""
+
+    schedule_id: int
+    name: str
+    pipeline: str
+    workdir: str
+    kind: str
+    spec: str
+    params: Mapping[str, str]
+    executor: str
+    enabled: bool
+    created_at: int
+    created_by: str | None
+    active_since: int
+    last_firing: Firing | None = None
+
+
+@dataclass(frozen=True)
+class TriggerEvent:
+    """Something that happened and may fire schedules (today: a monitoring alert)."""
+
+    event_id: int
+    kind: str  # alert
+    name: str
+    payload: Mapping[str, Any]
+    time: int

@@ -31,6 +31,7 @@ from triptych.store.entities import (
     RunSpec,
     RunStatus,
 )
+from triptych.testing.schedule_contract import ScheduleContract
 
 DIGEST_A = "a" * 64
 DIGEST_B = "b" * 64
@@ -40,7 +41,7 @@ def _run(store: MetadataStore, experiment_id: str, **kw: Any) -> str:
     return store.create_run(RunSpec(experiment_id, **kw)).run_id
 
 
-class StoreContract:
+class StoreContract(ScheduleContract):
     """Behaviour every metadata store guarantees (see ``triptych.store.base``)."""
 
     store: MetadataStore

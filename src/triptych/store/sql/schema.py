@@ -293,3 +293,53 @@ alias_requests = Table(
     Column("decision_time", BigInteger),
     Index("ix_alias_requests_model_status", "model_id", "status"),
 )
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(KEY), nullable=False, unique=True),
+    Column("pipeline", Text, nullable=False),
+    Column("workdir", Text, nullable=False),
+    Column("kind", String(16), nullable=False),  # cron, dataset, alert
+    Column("spec", String(KEY), nullable=False),
+    Column("params", Text, nullable=False),  # JSON {key: value}
+    Column("executor", String(KEY), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(KEY)),
+    Column("active_since", BigInteger, nullable=False),  # creation or last resume
+)
+
+# One row per occurrence a scheduler claimed: the unique constraint is what makes two
+# schedulers over one store fire an occurrence once.
+schedule_firings = Table(
+    "schedule_firings",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("schedule_id", Integer, ForeignKey("schedules.id", ondelete="CASCADE"), nullable=False),
+    Column("occurrence", String(KEY), nullable=False),
+    Column("fired_at", BigInteger, nullable=False),
+    Column("fired_by", String(KEY)),
+    Column("status", String(16), nullable=False),  # RUNNING, FINISHED, FAILED
+    Column("run_id", String(32)),
+    Column("error", Text),
+    Column("finished_at", BigInteger),
+    UniqueConstraint("schedule_id", "occurrence", name="uq_schedule_firings_occurrence"),
+)
+
+trigger_events = Table(
+    "trigger_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(KEY), nullable=False),
+    Column("payload", Text),  # JSON
+    Column("time", BigInteger, nullable=False),
+    Index("ix_trigger_events_kind_time", "kind", "time"),
+    Index("ix_trigger_events_kind_name_time", "kind", "name", "time"),
+)
