@@ -60,6 +60,14 @@ class MissingDependency(TriptychError):
     """An optional extra is needed for this feature."""
 
 
+class StepFailed(TriptychError):
+    """A pipeline step failed; ``result`` is the pipeline run as it ended."""
+
+    def __init__(self, message: str, *, hint: str | None = None, result: object = None) -> None:
+        super().__init__(message, hint=hint)
+        self.result = result
+
+
 class ConfigError(TriptychError):
     """The resolved configuration is unusable."""
 

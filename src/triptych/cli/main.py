@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from triptych.cli import data, experiments, models, runs
+from triptych.cli import data, experiments, models, pipeline, reproduce, runs, schedules
 
 app = typer.Typer(
     name="triptych",
@@ -26,6 +26,9 @@ app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.add_typer(data.app, name="data")
+app.add_typer(pipeline.app, name="pipeline")
+app.command("scheduler")(schedules.scheduler)
+app.command("reproduce")(reproduce.reproduce)
 
 
 def _version(value: bool) -> None:

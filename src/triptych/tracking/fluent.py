@@ -292,6 +292,8 @@ def start_run(
         client.store.update_run(run_id, status=RunStatus.RUNNING)
     else:
         exp_name = experiment or os.environ.get("TRIPTYCH_EXPERIMENT") or base.DEFAULT_EXPERIMENT
+        if parent is None:
+            tags = {**_env_tags(), **(tags or {})}
         if parent is not None and experiment is None:
             exp_id = parent.info.experiment_id
         else:
@@ -320,6 +322,37 @@ def start_run(
     with _open_lock:
         _open_runs[run.run_id] = run
     return run
+
+
+RUN_TAGS_ENV = "TRIPTYCH_RUN_TAGS"
+_env_tags_cache: tuple[str, dict[str, str]] = ("", {})
+
+
+def _env_tags() -> dict[str, str]:
+    """Tags for every top-level run from ``$TRIPTYCH_RUN_TAGS`` (a JSON object), e.g. the
+    ``triptych.reproduces`` tag ``triptych reproduce`` gives the run it starts.
+
+    Parsed once per value of the variable."""
+    global _env_tags_cache
+    raw = os.environ.get(RUN_TAGS_ENV, "")
+    if not raw:
+        return {}
+    if raw == _env_tags_cache[0]:
+        return _env_tags_cache[1]
+    import json
+
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise InvalidInput(
+            f"{RUN_TAGS_ENV} must be a JSON object, got {raw[:100]!r}",
+            hint=f"""e.g. {RUN_TAGS_ENV}='{{"team": "ds"}}', or unset it""",
+        )
+    tags = base.validate_tags(parsed)
+    _env_tags_cache = (raw, tags)
+    return tags
 
 
 _experiment_cache: dict[tuple[str, str], str] = {}
@@ -423,3 +456,17 @@ def log_input(data: Any, name: str | None = None) -> DataInput:
 def flush() -> None:
     """Write everything buffered by this process now."""
     _client().writer.flush()
+
+
+def activate(client: Client, run: Run) -> ActiveRun:
+    """Make the existing RUNNING ``run`` the active one of this thread (or task), as is.
+
+    The pipeline runner uses it so a step's own ``triptych.log_metric`` calls land in its
+    step run; end it with ``.end(status)`` (this does not change the status)."""
+    active = ActiveRun(client, run)
+    _install_exit_hooks()
+    client.writer.watch(run.run_id)
+    _stack.set((*_stack.get(), active))
+    with _open_lock:
+        _open_runs[run.run_id] = active
+    return active
