@@ -7,6 +7,8 @@ versions, remembers the expected schema, the profile and who used what.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -203,9 +205,40 @@ def profile_file(path: Path, bins: int = 20, top: int = 10) -> dict[str, Any]:
 
 # -- finding and loading ------------------------------------------------------------------------
 def get(ref: str, *, client: Client | None = None) -> DatasetVersion:
-    """The version an address names (``datasets:/NAME@latest``, ``NAME@3``…)."""
+    """The version an address names (``datasets:/NAME@latest``, ``NAME@3``…); ``@latest``
+    means the version pinned in ``$TRIPTYCH_DATASET_PINS`` when the dataset is pinned there."""
     parsed = parse_ref(ref)
-    return _client(client).store.get_dataset_version(parsed.name, parsed.version)
+    version = parsed.version if parsed.version is not None else pins().get(parsed.name)
+    return _client(client).store.get_dataset_version(parsed.name, version)
+
+
+PINS_ENV = "TRIPTYCH_DATASET_PINS"
+_pins_cache: tuple[str, dict[str, int]] = ("", {})
+
+
+def pins() -> dict[str, int]:
+    """``{name: version}`` from ``$TRIPTYCH_DATASET_PINS`` (a JSON object): the versions
+    ``@latest`` resolves to, e.g. in a run started by ``triptych reproduce``. Parsed once per
+    value of the variable."""
+    global _pins_cache
+    raw = os.environ.get(PINS_ENV, "")
+    if not raw:
+        return {}
+    if raw == _pins_cache[0]:
+        return _pins_cache[1]
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in parsed.values()
+    ):
+        raise InvalidInput(
+            f"{PINS_ENV} must be a JSON object of dataset name to version, got {raw[:100]!r}",
+            hint=f"""e.g. {PINS_ENV}='{{"diabetes": 3}}', or unset it""",
+        )
+    _pins_cache = (raw, {validate_dataset_name(k): v for k, v in parsed.items()})
+    return _pins_cache[1]
 
 
 def list_datasets(*, client: Client | None = None) -> list[Dataset]:

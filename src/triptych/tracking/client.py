@@ -20,7 +20,7 @@ from triptych.artifacts import open_artifact_store, paths
 from triptych.artifacts.base import ArtifactStore
 from triptych.errors import InvalidInput, NotFound
 from triptych.store import open_store
-from triptych.store.base import MetadataStore, now_ms, validate_metric
+from triptych.store.base import MAX_TAG_LENGTH, MetadataStore, now_ms, validate_metric
 from triptych.store.entities import (
     ArtifactEntry,
     DataInput,
@@ -148,6 +148,10 @@ class Client:
                 blob = self.artifacts.put_bytes(diff)
                 extra_artifacts.append(ArtifactEntry(fp.DIFF_ARTIFACT, blob.digest, blob.size))
             _, fingerprint = fp.combine(code.digest, env.digest, [])
+            # The command-line arguments, so that `triptych reproduce` can run it again.
+            args = json.dumps(fp.command_args())
+            if len(args) <= MAX_TAG_LENGTH:
+                tags = {fp.ARGV_TAG: args, **(tags or {})}
         run = self.store.create_run(
             RunSpec(
                 experiment_id=str(experiment_id),

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +181,49 @@ def _read_code_state(cwd: str, entry: str) -> tuple[CodeState, bytes]:
 def _strip_credentials(url: str) -> str:
     """``https://user:token@host/x`` → ``https://host/x``: secrets never reach the store."""
     return re.sub(r"^(\w+://)[^/@]+@", r"\1", url)
+
+
+# -- command line --------------------------------------------------------------------------------
+ARGV_TAG = "triptych.source.argv"  # JSON list of sys.argv[1:], secrets redacted
+REDACTED = "***"
+_SECRET_FLAG = re.compile(r"password|passwd|token|secret|key|credential", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"^(\w[\w+.-]*://[^/@:]*:)[^/@]+@")
+
+
+def command_args(argv: Sequence[str] | None = None) -> list[str]:
+    """``sys.argv[1:]`` as recorded with a run, values of secret-looking flags redacted.
+
+    ``--token x`` and ``--api-key=x`` (any flag whose name contains password, token, secret,
+    key or credential) become ``--token ***`` and ``--api-key=***``; a password in a URL
+    (``scheme://user:pw@host``) becomes ``scheme://user:***@host``."""
+    out: list[str] = []
+    secret_value_next = False
+    for arg in sys.argv[1:] if argv is None else argv:
+        if secret_value_next and not arg.startswith("-"):
+            out.append(REDACTED)
+            secret_value_next = False
+            continue
+        secret_value_next = False
+        if arg.startswith("-") and arg.strip("-"):
+            name, eq, _ = arg.lstrip("-").partition("=")
+            if _SECRET_FLAG.search(name):
+                if eq:
+                    out.append(arg.partition("=")[0] + "=" + REDACTED)
+                    continue
+                secret_value_next = True
+        out.append(_URL_PASSWORD.sub(rf"\g<1>{REDACTED}@", arg))
+    return out
+
+
+def redacted_args(args: Sequence[str]) -> list[str]:
+    """The arguments of ``args`` (as :func:`command_args` recorded them) that were redacted."""
+    found = []
+    for i, arg in enumerate(args):
+        if arg == REDACTED:
+            found.append(args[i - 1] if i else arg)
+        elif arg.endswith("=" + REDACTED) or f":{REDACTED}@" in arg:
+            found.append(arg)
+    return found
 
 
 # -- data ----------------------------------------------------------------------------------------
