@@ -569,3 +569,97 @@ def test_the_pipeline_function_takes_its_own_parameters(tmp_path: Path) -> None:
     assert list(result.steps) == ["square"]
     with pytest.raises(InvalidInput, match="takes no parameter 'depth'"):
         run_pipeline(path, params={"fan.depth": 1})
+
+
+# -- replaying an unchanged pipeline without importing it ----------------------------------
+COUNTED = """
+from pathlib import Path
+import pandas as pd
+from triptych.pipelines import pipeline, step
+
+with open("imports.log", "a") as log:  # a side effect of importing this file
+    log.write("imported\\n")
+
+@step
+def make(n: int = 4) -> pd.DataFrame:
+    return pd.DataFrame({"x": list(range(n))})
+
+@step
+def total(df: pd.DataFrame) -> dict:
+    return {"total": int(df.x.sum())}
+
+@pipeline
+def counted():
+    total(make())
+"""
+
+
+def forget() -> None:
+    """Drop the imported pipeline module, as a new process would start without it."""
+    import sys
+
+    sys.modules.pop("triptych_pipeline_pipe", None)
+
+
+def imports(folder: Path) -> int:
+    log = folder / "imports.log"
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def test_an_unchanged_pipeline_is_replayed_without_importing_it(tmp_path: Path) -> None:
+    import sys
+
+    path = write(tmp_path, COUNTED, params="make:\n  n: 4\n")
+    first = run_pipeline(path)
+    assert imports(tmp_path) == 1
+    sys.modules.pop("triptych_pipeline_pipe", None)  # as a new process would be
+    second = run_pipeline(str(path))
+    assert imports(tmp_path) == 1, "the file was imported again"
+    assert caches(second) == {"make": "hit", "total": "hit"}
+    client = Client()
+    run = client.get_run(second.run_id)
+    assert run.tags["triptych.pipeline.replayed_from"] == first.run_id
+    assert run.status.value == "FINISHED" and run.params["make.n"] == "4"
+    hit = client.get_run(second.steps["total"].run_id)
+    assert hit.tags["triptych.step.cached_from"] == first.steps["total"].run_id
+    assert second.output("total") == {"total": 6}
+
+    # a change to what the graph or keys derive from: imported and computed again
+    (tmp_path / "params.yaml").write_text("make:\n  n: 5\n")
+    third = run_pipeline(str(path))
+    assert imports(tmp_path) == 2 and caches(third) == {"make": "miss", "total": "miss"}
+    sys.modules.pop("triptych_pipeline_pipe", None)
+    fourth = run_pipeline(str(path), params={"make.n": 4})  # an override is part of the lock
+    assert imports(tmp_path) == 3 and caches(fourth) == {"make": "hit", "total": "hit"}
+    sys.modules.pop("triptych_pipeline_pipe", None)
+    run_pipeline(str(path), params={"make.n": 4})
+    assert imports(tmp_path) == 3  # now that combination is recorded: replayed
+
+
+def test_a_replay_needs_every_output_still_stored(tmp_path: Path) -> None:
+    path = write(tmp_path, COUNTED)
+    first = run_pipeline(path)
+    Client().artifacts.delete(first.steps["total"].outputs[0]["digest"])
+    forget()
+    again = run_pipeline(str(path))
+    assert imports(tmp_path) == 2 and caches(again) == {"make": "hit", "total": "miss"}
+
+
+def test_a_dynamic_or_uncacheable_pipeline_is_always_imported(tmp_path: Path) -> None:
+    dynamic = COUNTED.replace(
+        "def counted():\n    total(make())",
+        "def counted():\n    import os\n    for _ in range(int(os.environ.get('COPIES', '1'))):\n"
+        "        total(make())",
+    )
+    path = write(tmp_path, dynamic)
+    run_pipeline(path)
+    forget()
+    run_pipeline(str(path))
+    assert imports(tmp_path) == 2
+    (tmp_path / "imports.log").unlink()
+    path = write(tmp_path, COUNTED.replace("@step\ndef make", "@step(cache=False)\ndef make"))
+    forget()
+    run_pipeline(path)
+    forget()
+    run_pipeline(str(path))
+    assert imports(tmp_path) == 2

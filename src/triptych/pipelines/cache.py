@@ -94,17 +94,21 @@ def _package_of(file: str) -> str:
 _found: dict[tuple[str, str, tuple[str, ...]], str | None] = {}
 
 
-def _find_file(name: str, root: str, installed: tuple[str, ...]) -> str | None:
+def _find_file(
+    name: str, root: str, installed: tuple[str, ...], search: tuple[str, ...]
+) -> str | None:
     """The project file of module ``name`` (without importing it), or None."""
-    key = (name, root, tuple(sys.path))
+    key = (name, root, search)
     if key not in _found:
-        _found[key] = _search(name, root, installed)
+        _found[key] = _search(name, root, installed, search)
     return _found[key]
 
 
-def _search(name: str, root: str, installed: tuple[str, ...]) -> str | None:
+def _search(
+    name: str, root: str, installed: tuple[str, ...], search: tuple[str, ...]
+) -> str | None:
     rel = name.replace(".", os.sep)
-    for entry in sys.path:
+    for entry in search:
         base = os.path.abspath(entry or ".")
         for candidate in (os.path.join(base, rel + ".py"), os.path.join(base, rel, "__init__.py")):
             if os.path.isfile(candidate):
@@ -113,6 +117,25 @@ def _search(name: str, root: str, installed: tuple[str, ...]) -> str | None:
                     return real
                 return None
     return None
+
+
+def project_files(start: str, project_root: Path) -> list[str]:
+    """The project files ``start`` reaches through imports, read statically (``start``
+    excluded), looked up as Python would once ``start``'s folder is on ``sys.path``."""
+    root = os.path.realpath(project_root) + os.sep
+    installed = _installed_roots()
+    folder = os.path.dirname(start)
+    search = tuple(dict.fromkeys([folder, *(os.path.abspath(p or ".") for p in sys.path)]))
+    files: set[str] = set()
+    queue = [start]
+    while queue:
+        file = queue.pop()
+        for name in _imports(file):
+            found = _find_file(name, root, installed, search)
+            if found is not None and found not in files and found != start:
+                files.add(found)
+                queue.append(found)
+    return sorted(files)
 
 
 def _names(code: types.CodeType) -> set[str]:
@@ -162,23 +185,38 @@ def code_digest(fn: Any, project_root: Path) -> str:
 
     if isinstance(fn, Step):
         fn = fn.fn
-    root = os.path.realpath(project_root) + os.sep
-    installed = _installed_roots()
+    root = os.path.realpath(project_root)
     h = hashlib.sha256()
     for part in _own_sources(fn, fn.__globals__):
         h.update(part.encode() + b"\0")
     own_file = os.path.realpath(inspect.getsourcefile(fn) or "")
-    files: set[str] = set()
-    queue = [own_file] if os.path.isfile(own_file) else []
-    while queue:
-        file = queue.pop()
-        for name in _imports(file):
-            found = _find_file(name, root, installed)
-            if found is not None and found not in files and found != own_file:
-                files.add(found)
-                queue.append(found)
-    for file in sorted(files):
+    files = project_files(own_file, project_root) if os.path.isfile(own_file) else []
+    for file in files:
         h.update(f"\0{os.path.relpath(file, root)}\0{_file_digest(file)}".encode())
+    return h.hexdigest()
+
+
+def pipeline_lock(
+    file: Path,
+    project_root: Path,
+    *,
+    function: str,
+    params_file: Path | None,
+    overrides: Mapping[str, Any],
+    env: str,
+) -> str:
+    """Digest of everything a pipeline run's graph and cache keys derive from, computed
+    without importing the file: the file and the project files it imports, its params file,
+    the overrides, the environment. Equal locks mean equal keys for every step."""
+    root = os.path.realpath(project_root)
+    start = os.path.realpath(file)
+    h = hashlib.sha256(f"function:{function}\nenv:{env}\n".encode())
+    for path in [start, *project_files(start, project_root)]:
+        h.update(f"file:{os.path.relpath(path, root)}={_file_digest(path)}\n".encode())
+    if params_file is not None and params_file.is_file():
+        h.update(f"params:{_file_digest(str(params_file.resolve()))}\n".encode())
+    for key in sorted(overrides):
+        h.update(f"override:{key}={params_module.canonical(overrides[key])}\n".encode())
     return h.hexdigest()
 
 

@@ -97,6 +97,7 @@ class Graph:
                     "step": n.step.qualname,
                     "inputs": {a: f"{o.node}.{o.name}" for a, o in n.inputs.items()},
                     "outputs": list(n.step.outputs),
+                    "cache": n.step.cache,
                     "upstream": n.upstream,
                 }
                 for n in self.nodes.values()

@@ -34,6 +34,30 @@ class Pipeline:
         source = inspect.getsourcefile(self.fn)
         return Path(source).resolve() if source else None
 
+    def dynamic_reason(self) -> str | None:
+        """Why the graph may differ from one trace to the next (the pipeline function, or a
+        function of its file it calls, reads files, the environment, the clock or randomness),
+        or None for a graph that only its code and parameters decide."""
+        import types
+
+        seen: set[str] = set()
+        queue: list[Any] = [self.fn]
+        namespace = self.fn.__globals__
+        while queue:
+            code = getattr(queue.pop(), "__code__", None)
+            if code is None:
+                continue
+            names = _code_names(code)
+            hit = sorted(names & _DYNAMIC)
+            if hit:
+                return f"uses {hit[0]}"
+            for name in names - seen:
+                seen.add(name)
+                value = namespace.get(name)
+                if isinstance(value, types.FunctionType) and value.__module__ == self.fn.__module__:
+                    queue.append(value)
+        return None
+
     def trace(self, arguments: Mapping[str, Any] | None = None) -> Graph:
         """The graph of step calls ``fn`` makes, given its own ``arguments``."""
         graph = Graph(self.name)
@@ -115,6 +139,51 @@ def _resolve(node: Node, given: Mapping[str, Any]) -> dict[str, Any]:
             )
         params_module.canonical(out[arg])  # JSON or a clear error, before anything runs
     return out
+
+
+_DYNAMIC = frozenset(
+    [
+        "environ",
+        "getenv",
+        "glob",
+        "rglob",
+        "iterdir",
+        "listdir",
+        "scandir",
+        "walk",
+        "open",
+        "read_text",
+        "read_bytes",
+        "read_csv",
+        "read_parquet",
+        "read_json",
+        "exists",
+        "is_file",
+        "is_dir",
+        "stat",
+        "time",
+        "now",
+        "today",
+        "random",
+        "randint",
+        "choice",
+        "shuffle",
+        "uuid4",
+        "input",
+        "urlopen",
+        "request",
+    ]
+)
+
+
+def _code_names(code: Any) -> set[str]:
+    import types
+
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _code_names(const)
+    return names
 
 
 @overload

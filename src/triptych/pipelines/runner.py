@@ -34,6 +34,7 @@ TAG_STEP = "triptych.step.name"
 TAG_KEY = "triptych.step.cache_key"
 TAG_CACHE = "triptych.step.cache"  # hit, miss, resumed, off
 TAG_FROM = "triptych.step.cached_from"
+TAG_LOCK = "triptych.pipeline.lock"  # digest of what the graph and keys derive from
 TAG_PARENT = "triptych.pipeline.run"  # on step runs: the pipeline run they belong to
 
 
@@ -125,15 +126,37 @@ def run(
     ``params`` overrides ``params.yaml`` (``{"train.alpha": 2}``); ``cache=False`` computes
     every step; ``on_step`` is called whenever a step starts or ends. Raises
     :class:`~triptych.errors.StepFailed` (carrying ``.result``) when a step fails."""
-    from triptych.pipelines import executors
-    from triptych.tracking import fluent
+    from triptych.pipelines import executors, replay
+    from triptych.tracking import fingerprint, fluent
 
+    c = client or fluent._client()
+    lock = None
+    if isinstance(target, (str, Path)):
+        text = str(target)
+        function = ""
+        if ":" in text and not Path(text).exists():
+            text, _, function = text.rpartition(":")
+        path = Path(text).resolve()
+        if path.is_file():
+            lock = cache_module.pipeline_lock(
+                path,
+                project_root(path),
+                function=function,
+                params_file=params_file or path.parent / params_module.PARAMS_FILE,
+                overrides=params or {},
+                env=fingerprint.environment().digest,
+            )
+            if cache:  # unchanged since a finished run: reuse it without importing the file
+                found = replay.replay(
+                    c, lock, path, project_root(path), executor, experiment, tags, on_step
+                )
+                if found is not None:
+                    return found
     pipe = load(target) if isinstance(target, (str, Path)) else target
     plan = pipe.plan(params, params_file)
-    c = client or fluent._client()
     file = pipe.file
     root = project_root(file) if file else Path.cwd()
-    driver = _Driver(plan, c, root, cache, on_step)
+    driver = _Driver(plan, c, root, cache, on_step, lock)
     pool = executors.create(executor, workers=workers, project_root=root)
     try:
         return driver.run(pool, experiment, tags)
@@ -149,9 +172,11 @@ class _Driver:
         root: Path,
         use_cache: bool,
         on_step: Callable[[StepState], None] | None,
+        lock: str | None = None,
     ) -> None:
         from triptych.tracking import fingerprint
 
+        self.lock = lock
         self.plan = plan
         self.client = client
         self.root = root
@@ -183,6 +208,7 @@ class _Driver:
                 TAG_PIPELINE: plan.pipeline.name,
                 TAG_FILE: rel,
                 TAG_EXECUTOR: pool.name,
+                **({TAG_LOCK: self.lock} if self.lock else {}),
                 **{k: str(v) for k, v in (tags or {}).items()},
             },
             params=params_module.flatten(plan.params),
@@ -198,6 +224,9 @@ class _Driver:
                 "function": _attr_of(plan.pipeline),  # FILE:function names it exactly
                 "params": plan.params,
                 "executor": pool.name,
+                # a graph the pipeline function may shape from files, env or clock is traced
+                # every time; a static one can be replayed from the lock
+                "dynamic": plan.pipeline.dynamic_reason(),
                 **plan.graph.to_dict(),
             },
             PIPELINE_ARTIFACT,
@@ -320,18 +349,10 @@ class _Driver:
         state.duration, state.attempts = result.duration, result.attempts
         if result.status == "FINISHED":
             state.status, state.outputs = "finished", result.outputs
-            self._record_datasets(result.outputs)
+            record_datasets(self.client, self.run_id, result.outputs)
         else:
             state.status, state.error = "failed", result.error
         self.on_step(state)
-
-    def _record_datasets(self, outputs: list[dict[str, Any]]) -> None:
-        """Dataset versions a step produced are inputs of the pipeline run: its data leg."""
-        for o in outputs:
-            if o["kind"] == "dataset":
-                self.client.log_input(
-                    self.run_id, f"datasets:/{o['meta']['name']}@{o['meta']['version']}"
-                )
 
     # -- reuse ------------------------------------------------------------------------------
     def _reuse(self, node: Any, state: StepState, base_tags: dict[str, str]) -> bool:
@@ -346,59 +367,24 @@ class _Driver:
             kind = "resumed"
         if source is None:
             return False
-        try:
-            recorded = json.loads(self.client.read_artifact(source.run_id, OUTPUTS_ARTIFACT))
-        except Exception:
+        found = reuse_entries(self.client, source)
+        if found is None:
             return False
-        outputs = recorded.get("outputs", [])
-        if not check_outputs_exist(self.client, outputs):
-            return False  # deleted since: compute again
-        entries: dict[str, ArtifactEntry] = {}
-        for o in outputs:
-            for e in values.Stored.from_dict(o).artifact_entries():
-                entries[e.path] = e
-        for e in self.client.store.walk_artifacts(source.run_id, OUTPUTS_ARTIFACT):
-            entries[e.path] = e
+        outputs, artifacts = found
         origin = source.tags.get(TAG_FROM) or source.run_id
-        info = self._create_finished(
+        info = record_reuse(
+            self.client,
+            self.exp_id,
+            self.run_id,
             node.name,
             {**base_tags, TAG_CACHE: kind, TAG_FROM: origin},
             source,
-            tuple(entries.values()),
+            artifacts,
         )
         state.run_id, state.outputs, state.cache, state.status = info, outputs, kind, "finished"
-        self._record_datasets(outputs)
+        record_datasets(self.client, self.run_id, outputs)
         self.on_step(state)
         return True
-
-    def _create_finished(
-        self, name: str, tags: dict[str, str], source: Run, artifacts: tuple[ArtifactEntry, ...]
-    ) -> str:
-        from triptych.store.entities import RunSpec
-
-        c = self.client
-        info = c.store.create_run(
-            RunSpec(
-                experiment_id=self.exp_id,
-                name=name,
-                parent_run_id=self.run_id,
-                tags=tags,
-                params=dict(source.params),
-                code=source.fingerprint.code if source.fingerprint else None,
-                env_digest=source.fingerprint.env_digest if source.fingerprint else None,
-                fingerprint=source.fingerprint.digest if source.fingerprint else None,
-                artifacts=artifacts,
-            )
-        )
-        from triptych.store.base import now_ms
-        from triptych.store.entities import Metric
-
-        t = now_ms()
-        metrics = [Metric(k, v, 0, t) for k, v in source.metrics.items()]
-        if metrics:
-            c.store.log_batch(info.run_id, metrics, {}, {})
-        c.set_terminated(info.run_id, RunStatus.FINISHED)
-        return info.run_id
 
     def _cached(self, key: str | None) -> Run | None:
         page = self.client.store.search_runs(
@@ -430,6 +416,69 @@ class _Driver:
         for child in children.items:
             if TAG_KEY in child.tags:
                 self._previous.setdefault(child.tags[TAG_KEY], child)
+
+
+def record_datasets(client: Any, run_id: str, outputs: list[dict[str, Any]]) -> None:
+    """Dataset versions a step produced are inputs of the pipeline run: its data leg."""
+    for o in outputs:
+        if o["kind"] == "dataset":
+            client.log_input(run_id, f"datasets:/{o['meta']['name']}@{o['meta']['version']}")
+
+
+def record_reuse(
+    client: Any,
+    exp_id: str,
+    parent_id: str,
+    name: str,
+    tags: dict[str, str],
+    source: Run,
+    artifacts: tuple[ArtifactEntry, ...],
+) -> str:
+    """A finished step run that reuses ``source``'s outputs (and shows its metrics)."""
+    from triptych.store.base import now_ms
+    from triptych.store.entities import Metric, RunSpec
+
+    fingerprint = source.fingerprint
+    info = client.store.create_run(
+        RunSpec(
+            experiment_id=exp_id,
+            name=name,
+            parent_run_id=parent_id,
+            tags=tags,
+            params=dict(source.params),
+            code=fingerprint.code if fingerprint else None,
+            env_digest=fingerprint.env_digest if fingerprint else None,
+            fingerprint=fingerprint.digest if fingerprint else None,
+            artifacts=artifacts,
+        )
+    )
+    t = now_ms()
+    metrics = [Metric(k, v, 0, t) for k, v in source.metrics.items()]
+    if metrics:
+        client.store.log_batch(info.run_id, metrics, {}, {})
+    client.set_terminated(info.run_id, RunStatus.FINISHED)
+    return str(info.run_id)
+
+
+def reuse_entries(
+    client: Any, source: Run
+) -> tuple[list[dict[str, Any]], tuple[ArtifactEntry, ...]] | None:
+    """The outputs a finished step run recorded and the artifact entries a run reusing them
+    gets; None when they cannot be reused (not recorded, or a blob is gone)."""
+    try:
+        recorded = json.loads(client.read_artifact(source.run_id, OUTPUTS_ARTIFACT))
+    except Exception:
+        return None
+    outputs = recorded.get("outputs", [])
+    if not check_outputs_exist(client, outputs):
+        return None  # deleted since: compute again
+    entries: dict[str, ArtifactEntry] = {}
+    for o in outputs:
+        for e in values.Stored.from_dict(o).artifact_entries():
+            entries[e.path] = e
+    for e in client.store.walk_artifacts(source.run_id, OUTPUTS_ARTIFACT):
+        entries[e.path] = e
+    return outputs, tuple(entries.values())
 
 
 def _attr_of(pipe: Pipeline) -> str:
