@@ -51,6 +51,7 @@ __all__ = [
     "TriptychError",
     "__version__",
     "active_run",
+    "automl",
     "data",
     "end_run",
     "flush",
@@ -66,6 +67,7 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "pipelines",
     "registry",
     "set_tag",
     "set_tags",
@@ -75,7 +77,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from triptych import data
+    from triptych import automl, data, pipelines
     from triptych.errors import TriptychError
     from triptych.models import registry
     from triptych.models.model import load_model
@@ -105,8 +107,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "data":  # the dataset registry: a subpackage, loaded on first use
-        return importlib.import_module("triptych.data")
+    if name in ("data", "pipelines", "automl"):  # subpackages, loaded on first use
+        return importlib.import_module(f"triptych.{name}")
     if name == "registry":  # the model registry (triptych.registry.gate, …)
         return importlib.import_module("triptych.models.registry")
     module = _EXPORTS.get(name)

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from triptych.cli import data, experiments, models, pipeline, reproduce, runs, schedules
+from triptych.cli import automl, data, experiments, models, pipeline, reproduce, runs, schedules
 
 app = typer.Typer(
     name="triptych",
@@ -29,6 +29,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(pipeline.app, name="pipeline")
 app.command("scheduler")(schedules.scheduler)
 app.command("reproduce")(reproduce.reproduce)
+app.command("automl")(automl.automl)
 
 
 def _version(value: bool) -> None:
