@@ -2,6 +2,7 @@
 
     triptych pipeline run examples/diabetes/pipeline.py
     triptych pipeline run examples/diabetes/pipeline.py --param train.alpha=2
+    triptych pipeline run examples/diabetes/pipeline.py --param train.method=automl
     triptych pipeline show examples/diabetes/pipeline.py
 
 The same Ridge regression as ``train.py``, as steps: each is a nested run with its inputs,
@@ -16,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+from sklearn.base import BaseEstimator
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge
 from sklearn.metrics import mean_squared_error
@@ -67,7 +69,19 @@ def split(
 
 
 @step
-def train(train: pd.DataFrame, alpha: float = 0.5) -> Ridge:
+def train(
+    train: pd.DataFrame, method: str = "ridge", alpha: float = 0.5, budget_s: float = 30.0
+) -> BaseEstimator:
+    """``method: ridge`` fits Ridge(alpha); ``method: automl`` searches for ``budget_s``
+    seconds (its trials are nested runs of this step's run) and returns the final model."""
+    if method == "automl":
+        found = triptych.automl.fit(
+            train, TARGET, task="regression", metric="mse", budget_s=budget_s, progress=False
+        )
+        print(f"automl: {found.kind} with CV MSE {found.cv_score:.1f}")
+        return found.model
+    if method != "ridge":
+        raise ValueError(f"train.method must be 'ridge' or 'automl', not {method!r}")
     return Ridge(alpha=alpha).fit(train.drop(columns=TARGET), train[TARGET])
 
 
