@@ -466,9 +466,10 @@ def run_benchmark(
                     except BenchmarkError as e:
                         _progress(str(e))
                         fits[key] = {"error": str(e)[-3000:]}
+                    fits[key]["at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
                     save()
     return {
-        "date": started,
+        "date": started,  # of this invocation; each fit records when it ended ("at")
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "settings": asdict(settings),
         "datasets": names,
@@ -643,6 +644,8 @@ def summarise(fits: dict[str, Any], names: list[str], s: Settings) -> dict[str, 
                     "ratio": _ratio(mean_ours, mean_theirs, lower),
                     "wins": sum(_better(ours[i], theirs[i], lower) for i in common),
                     "losses": sum(_better(theirs[i], ours[i], lower) for i in common),
+                    # paired: triptych's figure minus the other's on the same split
+                    "difference": _stats([ours[i] - theirs[i] for i in common]),
                     "met": (
                         None
                         if not common or mean_ours is None or mean_theirs is None
@@ -677,6 +680,16 @@ def _fmt(metric: str, stats: dict[str, Any] | None, splits: int) -> str:
     return text
 
 
+def _paired(diff: dict[str, Any], fmt: str) -> str:
+    """Mean paired difference and its standard error (std / sqrt(n))."""
+    if diff["mean"] is None:
+        return ""
+    text = ("+" if diff["mean"] >= 0 else "") + fmt.format(diff["mean"])
+    if diff["std"] is not None:
+        text += " ± " + fmt.format(diff["std"] / diff["n"] ** 0.5)
+    return text
+
+
 def _verdict(met: bool | None) -> str:
     return "-" if met is None else ("yes" if met else "NO")
 
@@ -697,7 +710,17 @@ def report_lines(report: dict[str, Any], per_split: bool) -> tuple[str, list[lis
             "vs FLAML",
         ]
     ]
-    targets = [["dataset", "target (primary metric, mean)", "triptych", "other", "wins", "met"]]
+    targets = [
+        [
+            "dataset",
+            "target (primary metric, mean)",
+            "triptych",
+            "other",
+            "paired diff ± SE",
+            "wins/losses",
+            "met",
+        ]
+    ]
     details = [["dataset", "contender", "fit s (mean, max)", "trials", "CV score", "picked"]]
     splits_table = [["dataset", "contender", *(str(i) for i in range(n))]]
     for name, entry in report["summary"].items():
@@ -735,6 +758,7 @@ def report_lines(report: dict[str, Any], per_split: bool) -> tuple[str, list[lis
                         "-" if ours is None else fmt.format(ours),
                         fmt.format(t["limit"]),
                         "",
+                        "",
                         _verdict(t["met"]),
                     ]
                 )
@@ -748,7 +772,8 @@ def report_lines(report: dict[str, Any], per_split: bool) -> tuple[str, list[lis
                         f"{label} {sign} {title}'s",
                         "-" if ours is None else fmt.format(ours),
                         "-" if theirs is None else fmt.format(theirs),
-                        f"{vs['wins']}/{vs['splits']}" if vs["splits"] else "",
+                        _paired(vs["difference"], fmt),
+                        f"{vs['wins']}/{vs['losses']} of {vs['splits']}" if vs["splits"] else "",
                         _verdict(vs["met"]),
                     ]
                 )
@@ -766,7 +791,6 @@ def report_lines(report: dict[str, Any], per_split: bool) -> tuple[str, list[lis
             fit = c["fit_seconds"]
             fit_text = "-" if fit["mean"] is None else f"{fit['mean']:.1f}, {fit['max']:.1f}"
             picked = [_short(b) for b in c["best"] if b]
-            common = max(set(picked), key=picked.count) if picked else "-"
             cv = c["cv_score"]["mean"]
             details.append(
                 [
@@ -775,9 +799,7 @@ def report_lines(report: dict[str, Any], per_split: bool) -> tuple[str, list[lis
                     fit_text,
                     "-" if c["trials"]["mean"] is None else f"{c['trials']['mean']:.0f}",
                     "-" if cv is None else f"{cv:.4g}",
-                    common
-                    if len(set(picked)) <= 1
-                    else f"{common} ({picked.count(common)}/{len(picked)})",
+                    _picks(picked),
                 ]
             )
     title = (
@@ -789,6 +811,19 @@ def report_lines(report: dict[str, Any], per_split: bool) -> tuple[str, list[lis
     if per_split:
         tables.append(splits_table)
     return title, tables
+
+
+def _picks(picked: list[str]) -> str:
+    """The most frequent pick and how often, or how many ensembles when all differ."""
+    if not picked:
+        return "-"
+    common = min(set(picked), key=lambda p: (-picked.count(p), p))
+    if len(set(picked)) == 1:
+        return common
+    if picked.count(common) > 1:
+        return f"{common} ({picked.count(common)}/{len(picked)})"
+    ensembles = sum(p.startswith("ensemble") for p in picked)
+    return f"all different: {ensembles} ensembles, {len(picked) - ensembles} single"
 
 
 def _short(name: str) -> str:
@@ -819,7 +854,8 @@ def print_report(report: dict[str, Any], per_split: bool) -> None:
     notes = [
         "mean ± std over the splits' test parts; * = primary metric (optimised, judged); "
         "ratio > 1 means triptych is better",
-        "wins: splits on which triptych's test figure beats the other's; "
+        "paired diff: triptych's figure minus the other's, mean over the splits ± its standard "
+        "error; wins/losses: splits on which triptych's test figure is better/worse; "
         "picked: hgb = hist_gradient_boosting, rf = random_forest, "
         "et = extra_trees",
         "CV score: each tool's own cross-validated score of its pick, as it reports it "
