@@ -19,7 +19,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 import triptych
 from triptych import automl
 from triptych.automl import ensemble, space
-from triptych.errors import InvalidInput
+from triptych.errors import InvalidInput, PermissionDenied
 from triptych.store.entities import Run
 from triptych.tracking.client import Client
 
@@ -432,3 +432,45 @@ def test_trials_run_as_ray_tasks(diabetes: pd.DataFrame, ray_runtime: None) -> N
     assert triptych.load_model(result.model_uri).predict(
         diabetes.drop(columns="target").head(2)
     ).shape == (2,)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "trusted", "prefix"),
+    [("lightgbm", "lightgbm.*", "lgbm"), ("xgboost", "xgboost.*", "xgb")],
+)
+def test_lightgbm_and_xgboost_join_the_space_only_when_trusted(
+    diabetes: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+    estimator: str,
+    trusted: str,
+    prefix: str,
+) -> None:
+    """Installed is not enough: their models load only with the operator's opt-in, so they
+    join the search only with it, and what the search logs then loads back."""
+    import optuna
+
+    pytest.importorskip(estimator, reason=f"{estimator} is not installed (the dev extra has it)")
+    with pytest.raises(InvalidInput, match=f"not available for regression here: {estimator}"):
+        automl.fit(diabetes, "target", budget_s=30, n_trials=2, estimators=[estimator])
+
+    monkeypatch.setenv("TRIPTYCH_TRUSTED_TYPES", trusted)
+    result = automl.fit(
+        diabetes, "target", budget_s=60, n_trials=3, estimators=[estimator], progress=False
+    )
+    board = result.leaderboard
+    assert set(board["estimator"]) == {"ridge_cv", estimator}  # the baseline always stays
+    assert (board.loc[board["estimator"] == estimator, "state"] == "complete").all()
+    x = diabetes.drop(columns="target")
+    assert np.allclose(triptych.load_model(result.model_uri).predict(x), result.predict(x))
+
+    # a boosting model as the search builds it: saved, loaded back, refused without the opt-in
+    ctx = space.make_context("regression", list(x.columns), [], len(x), len(x) * 4 // 5, 0)
+    study = optuna.create_study()
+    study.enqueue_trial({"estimator": estimator, f"{prefix}.n_estimators": 50})
+    model = space.build(space.suggest(study.ask(), ctx), ctx).fit(x, diabetes["target"])
+    with triptych.start_run():
+        info = triptych.log_model(model, "model", input_example=x.head(3))
+    assert np.allclose(triptych.load_model(info.uri).predict(x), model.predict(x))
+    monkeypatch.delenv("TRIPTYCH_TRUSTED_TYPES")
+    with pytest.raises(PermissionDenied, match=estimator):
+        triptych.load_model(info.uri, client=Client())  # a client reads the settings once

@@ -20,7 +20,8 @@
 
 The rule between the two (:func:`clearly_better`): the ensemble when its out-of-fold loss beats
 the one-SE single model's by more than one standard error of their paired fold differences,
-else the single model.
+else the single model; :func:`pessimistic` prices, for an unbounded loss, the rows a small
+sample did not hold (see :mod:`triptych.automl.selection`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any, TypeVar
 LIBRARY_SIZE = 20
 T = TypeVar("T")
 ROUNDS = 25
+UNSEEN = 3.0  # rows the sample may have missed: the rule of three (95% bound when none seen)
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,16 @@ def clearly_better(single: Sequence[float], blended: Sequence[float]) -> bool:
     mean = sum(diffs) / len(diffs)
     sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
     return mean > sd / math.sqrt(len(diffs))
+
+
+def pessimistic(loss: float, surprise: float, rows: int) -> float:
+    """The mean loss over ``rows`` observed rows plus :data:`UNSEEN` rows that each cost
+    ``surprise`` (for log loss: labelled with the class the model rules out most firmly).
+
+    When ``rows`` rows held none of a kind of row, the rule of three puts the 95% upper bound
+    of its rate at 3/rows: the guard prices a model's confidence at that rate, which matters
+    on small data and fades as rows grow."""
+    return (rows * loss + UNSEEN * surprise) / (rows + UNSEEN)
 
 
 def voting(members: Sequence[tuple[str, Any, float]], task: str) -> Any:

@@ -184,3 +184,25 @@ def _estimator(p: Mapping[str, Any], ctx: Context) -> Any:
             n_jobs=1,
         )
     raise InvalidInput(f"unknown estimator {name!r}", hint=f"known: {', '.join(ESTIMATORS)}")
+
+
+def probe(name: str, X: Any) -> list[tuple[Any, Any]]:
+    """Tiny unfitted models of an optional package's estimators with targets for ``X``: what
+    the space fits once to check that their saved files load under the trust policy."""
+    import numpy as np
+
+    y_reg = X[:, 0] + np.arange(len(X)) % 3
+    y_cls = (X[:, 0] > 0).astype(int)
+    if name == "lightgbm":
+        import lightgbm
+
+        common = {"n_estimators": 2, "min_child_samples": 2, "verbose": -1, "n_jobs": 1}
+        return [
+            (lightgbm.LGBMRegressor(**common), y_reg),
+            (lightgbm.LGBMClassifier(**common), y_cls),
+        ]
+    if name == "xgboost":
+        import xgboost
+
+        return [(xgboost.XGBRegressor(n_estimators=2, n_jobs=1), y_reg)]
+    raise InvalidInput(f"no probe for {name!r}")

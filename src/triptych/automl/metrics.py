@@ -26,6 +26,9 @@ class Metric:
     task: str
     direction: str
     fn: Callable[[Any, Any, Any], float]
+    # an unbounded loss: the cost of a row whose label the model finds least likely, per row
+    # (mean over rows); None for a metric whose per-row cost is bounded by the data
+    surprise: Callable[[Any], float] | None = None
 
     def score(self, y: Any, pred: Any, classes: Any = None) -> float:
         return float(self.fn(y, pred, classes))
@@ -97,6 +100,15 @@ def _log_loss(y: Any, proba: Any, classes: Any) -> float:
     return float(log_loss(y, p / p.sum(axis=1, keepdims=True), labels=classes))
 
 
+def _log_loss_surprise(proba: Any) -> float:
+    """Mean over rows of -log(the smallest class probability): what a row costs when its
+    label is the one the model rules out most firmly."""
+    import numpy as np
+
+    p = np.clip(np.asarray(proba, dtype=np.float64), 1e-15, 1.0)
+    return float(np.mean(-np.log(p.min(axis=1) / p.sum(axis=1))))
+
+
 def _roc_auc(y: Any, proba: Any, classes: Any) -> float:
     from sklearn.metrics import roc_auc_score
 
@@ -115,7 +127,7 @@ METRICS: dict[str, Metric] = {
         Metric("accuracy", "classification", "maximize", _accuracy),
         Metric("balanced_accuracy", "classification", "maximize", _balanced_accuracy),
         Metric("f1", "classification", "maximize", _f1),
-        Metric("log_loss", "classification", "minimize", _log_loss),
+        Metric("log_loss", "classification", "minimize", _log_loss, _log_loss_surprise),
         Metric("roc_auc", "classification", "maximize", _roc_auc),
     )
 }

@@ -9,9 +9,10 @@ The order of work, and why:
    defaults enqueued, so the baseline is trial 0.
 3. A parent run (nested under the active run when there is one) holds the settings, the data
    input, the leaderboard, the final model and the scores; each trial is a nested run.
-4. The search gets 85% of ``budget_s``; the rest is kept for the final refit.
-5. Final model: the one-SE single model, or the greedy ensemble when its out-of-fold score is
-   better (see :mod:`triptych.automl.ensemble`).
+4. The search gets at most 90% of ``budget_s``, and stops earlier when refitting the models
+   the final choice may hold would not fit in the rest (:func:`selection.refit_seconds`), so
+   the search, the refit and the logging stay within ``budget_s``.
+5. Final model: see :mod:`triptych.automl.selection`.
 """
 
 from __future__ import annotations
@@ -22,16 +23,18 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from triptych.automl import ensemble, executors, inputs, records, space, studies
+from triptych.automl import executors, inputs, records, space, studies
 from triptych.automl import metrics as metrics_module
 from triptych.automl import storage as storage_module
 from triptych.automl.progress import Progress
 from triptych.automl.result import AutoMLResult, holdout_score
-from triptych.automl.search import OOF_ATTR, Data, Finished, Quota, contained, cv_std, decode_oof
-from triptych.errors import InvalidInput, TriptychError
+from triptych.automl.search import Data, Finished, Quota, contained
+from triptych.automl.selection import Choice, choose, refit_seconds
+from triptych.errors import InvalidInput
 
 STUDY_NAME = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
-SEARCH_SHARE = 0.85  # of budget_s for the search; the rest is kept for the final refit
+SEARCH_SHARE = 0.9  # of budget_s at most for the search; the rest for the final refit
+FINISH_SECONDS = 1.0  # choosing, logging the model and the leaderboard (measured: 0.6-1.2 s)
 TAG = records.TAG
 
 
@@ -211,6 +214,14 @@ def _run(
         )
         recorder = records.TrialRecorder(client, run.run_id, name, ctx)
         deadline = started + SEARCH_SHARE * budget
+        finish = started + budget
+
+        def keep_time() -> float:
+            """The search deadline, moved earlier to leave time for the refit and logging."""
+            trials = study.get_trials(deepcopy=False)
+            needed = FINISH_SECONDS + refit_seconds(trials, metric.direction, cv)
+            return min(deadline, finish - needed)
+
         data = Data(prepared.X, prepared.y, fold, prepared.classes)
         with Progress(progress, SEARCH_SHARE * budget, deadline, metric.name) as bar:
 
@@ -225,6 +236,7 @@ def _run(
                 data,
                 metric,
                 deadline,
+                keep_time,
                 quota,
                 on_trial,
                 executor,
@@ -238,7 +250,7 @@ def _run(
             bar.note("refitting the final model")
             searched = time.time() - started
             trials = study.get_trials(deepcopy=False)
-            choice = _choose(trials, ctx, data, metric)
+            choice = choose(trials, ctx, data, metric)
             with contained():
                 model = choice.build(ctx).fit(prepared.X, prepared.y)
         fitted = time.time() - started
@@ -309,6 +321,7 @@ def _search(
     data: Data,
     metric: metrics_module.Metric,
     deadline: float,
+    keep_time: Any,
     quota: Quota,
     on_trial: Any,
     executor: str,
@@ -326,7 +339,7 @@ def _search(
         executors.run_ray(study, ctx, data, metric, deadline, quota, on_trial, n_jobs, address)
         return
     if n_jobs == 1:
-        work(study, ctx, data, metric, deadline, quota, on_trial)
+        work(study, ctx, data, metric, keep_time, quota, on_trial)
         return
     assert spec is not None
     errors = executors.run_processes(
@@ -365,154 +378,8 @@ def _show(bar: Progress, study: Any) -> None:
     bar.update(len(done), pruned, failed, best)
 
 
-class _Choice:
-    """The final model's recipe: the one-SE single trial, or weighted trials."""
-
-    def __init__(
-        self,
-        kind: str,
-        single: ensemble.Candidate,
-        members: dict[int, float],
-        params: dict[int, dict[str, Any]],
-        score: float,
-        single_score: float,
-        ensemble_score: float | None,
-        best_cv: float,
-    ) -> None:
-        self.kind = kind
-        self.single = single
-        self.members = members
-        self.params = params
-        self.score = score
-        self.single_score = single_score
-        self.ensemble_score = ensemble_score
-        self.best_cv = best_cv
-
-    def build(self, ctx: space.Context) -> Any:
-        if self.kind == "single":
-            return space.build(self.params[self.single.number], ctx)
-        return ensemble.voting(
-            [(f"trial_{n}", space.build(self.params[n], ctx), w) for n, w in self.members.items()],
-            ctx.task,
-        )
-
-    def describe(
-        self, metric: metrics_module.Metric, trials: Any, ctx: space.Context
-    ) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "metric": metric.name,
-            "direction": metric.direction,
-            "rule": "ensemble when its out-of-fold score beats the one-SE single model's",
-            "cv_score": self.score,
-            "single": {"trial": self.single.number, "oof_score": self.single_score},
-            "ensemble": None
-            if self.ensemble_score is None
-            else {"oof_score": self.ensemble_score, "rounds": ensemble.ROUNDS},
-            "members": [
-                {
-                    "trial": n,
-                    "weight": w,
-                    "estimator": self.params[n].get("estimator"),
-                    "preprocessing": space.preprocessing(self.params[n], ctx),
-                    "params": space.estimator_params(self.params[n]),
-                }
-                for n, w in self.members.items()
-            ],
-        }
-
-
-def _choose(
-    trials: Sequence[Any], ctx: space.Context, data: Data, metric: metrics_module.Metric
-) -> _Choice:
-    from optuna.trial import TrialState
-
-    complete = [
-        t
-        for t in trials
-        if t.state == TrialState.COMPLETE and t.value is not None and OOF_ATTR in t.user_attrs
-    ]
-    if not complete:
-        errors = [
-            str((t.user_attrs.get("automl") or {}).get("error"))
-            for t in trials
-            if (t.user_attrs.get("automl") or {}).get("error")
-        ]
-        raise TriptychError(
-            "no trial completed" + (f"; the first error: {errors[0]}" if errors else ""),
-            hint="check the data (see the failed trial runs), or give a larger budget_s",
-        )
-    sign = 1.0 if metric.direction == "minimize" else -1.0
-    complete.sort(key=lambda t: (sign * float(t.value), t.number))
-    candidates = [
-        ensemble.Candidate(
-            t.number,
-            float(t.value),
-            cv_std((t.user_attrs.get("automl") or {}).get("fold_scores", [])),
-            len((t.user_attrs.get("automl") or {}).get("fold_scores", [])),
-            space.complexity(t.params),
-        )
-        for t in complete
-    ]
-    single = ensemble.one_standard_error(candidates, metric.direction)
-    params = {t.number: dict(t.params) for t in complete}
-    rows = len(data.y)
-    close = {c.number for c in ensemble.within_one_se(candidates, metric.direction)}
-    library = ensemble.library(
-        [t for t in complete if t.number in close], lambda t: _family(t.params)
-    )
-    oofs = {t.number: decode_oof(t.user_attrs[OOF_ATTR], rows, ctx.task) for t in library}
-    by_number = {t.number: t for t in complete}
-    base = next((t for t in complete if space.is_baseline(t.params)), None)
-    for trial in (by_number[single.number], base):
-        if trial is not None and trial.number not in oofs:
-            oofs[trial.number] = decode_oof(trial.user_attrs[OOF_ATTR], rows, ctx.task)
-    # the baseline stays unless the one-SE model beats it clearly on the same folds
-    if (
-        base is not None
-        and single.number != base.number
-        and not ensemble.clearly_better(
-            _fold_losses(metric, data, oofs[base.number]),
-            _fold_losses(metric, data, oofs[single.number]),
-        )
-    ):
-        single = next(c for c in candidates if c.number == base.number)
-    single_score = metric.score(data.y, oofs[single.number], data.classes)
-    numbers = [t.number for t in library]
-    counts = ensemble.greedy_ensemble(
-        [oofs[n] for n in numbers],
-        data.y,
-        lambda y, pred: metric.loss(y, pred, data.classes),
-    )
-    weights = ensemble.weights(counts, numbers)
-    ensemble_score = None
-    convincing = False
-    if len(weights) > 1:
-        blended = ensemble.blend(oofs, weights)
-        ensemble_score = metric.score(data.y, blended, data.classes)
-        convincing = ensemble.clearly_better(
-            _fold_losses(metric, data, oofs[single.number]), _fold_losses(metric, data, blended)
-        )
-    if ensemble_score is not None and convincing and metric.better(ensemble_score, single_score):
-        kind, members, score = "ensemble", weights, ensemble_score
-    else:
-        kind, members, score = "single", {single.number: 1.0}, single_score
-    return _Choice(
-        kind, single, members, params, score, single_score, ensemble_score, float(complete[0].value)
-    )
-
-
-def _fold_losses(metric: metrics_module.Metric, data: Data, oof: Any) -> list[float]:
-    """The metric of out-of-fold predictions on each fold, as a loss (lower is better)."""
-    return [metric.loss(data.y[test], oof[test], data.classes) for _, test in data.splits()]
-
-
-def _family(params: dict[str, Any]) -> tuple[str, str]:
-    return str(params.get("estimator")), str(params.get("expansion", "none"))
-
-
 def _best_info(
-    choice: _Choice, trials: Sequence[Any], ctx: space.Context, run_ids: dict[int, str]
+    choice: Choice, trials: Sequence[Any], ctx: space.Context, run_ids: dict[int, str]
 ) -> dict[str, Any]:
     single = choice.single
     p = choice.params[single.number]

@@ -256,21 +256,20 @@ def work(
     ctx: space.Context,
     data: Data,
     metric: Metric,
-    deadline: float,
+    deadline: float | Callable[[], float],
     quota: Quota,
     on_trial: Callable[[Finished], object] | None = None,
-    stop: Callable[[], bool] | None = None,
 ) -> None:
-    """Run trials on ``study`` until ``deadline``, the quota, or ``stop()``.
+    """Run trials on ``study`` until ``deadline`` (``time.time()``; a callable is asked again
+    before each trial, so the driver can keep time for the final refit) or the quota.
 
     The first trial of a study (the baseline) always runs to the end, whatever the deadline."""
     from optuna.trial import TrialState
 
     me = worker_id()
     while True:
-        if stop is not None and stop():
-            return
-        if time.time() >= deadline and _has_complete(study):
+        now_deadline = deadline() if callable(deadline) else deadline
+        if time.time() >= now_deadline and _has_complete(study):
             return
         if quota.reached(study):
             return
@@ -290,7 +289,7 @@ def work(
                 return bool(trial.should_prune())
 
             outcome = evaluate(
-                params, ctx, data, metric, None if trial.number == 0 else deadline, report
+                params, ctx, data, metric, None if trial.number == 0 else now_deadline, report
             )
         except BaseException:
             study.tell(trial, state=TrialState.FAIL)  # Ctrl-C, or a bug: never left RUNNING

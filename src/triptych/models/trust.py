@@ -5,7 +5,8 @@ and scipy ufuncs and dtypes, primitives) unless the caller lists it. This module
 list — from the platform policy only, never from anything stored with the model:
 
 1. **builtins**: exactly the names in :data:`TRUSTED_BUILTINS` (never ``eval``, ``exec``,
-   ``open``, ``getattr``… — so never a ``builtins.*`` prefix).
+   ``open``, ``getattr``… — so never a ``builtins.*`` prefix), and ``collections.OrderedDict``
+   (a dict that keeps its order; LightGBM's and XGBoost's estimators hold one).
 2. **scikit-learn, numpy, scipy classes**: a name under ``sklearn.``, ``numpy.`` or
    ``scipy.`` is trusted when it names a *class* whose own module is also in those packages,
    and neither the name nor the class's real location is under :data:`DENIED`. Functions
@@ -64,7 +65,7 @@ TRUSTED_BUILTINS = frozenset(
         "slice",
         "NoneType",
     )
-)
+) | {"collections.OrderedDict"}
 
 DENIED = (
     # files, memory maps, raw pointers, native libraries, build tools, tests

@@ -1,0 +1,101 @@
+"""triptych.automl.selection: how the final model is chosen from the trials, on hand-made
+out-of-fold predictions whose right answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.trial import FrozenTrial, TrialState, create_trial
+
+from triptych.automl import ensemble, metrics, search, selection
+
+LOG_LOSS = metrics.get("classification", "log_loss")
+MSE = metrics.get("regression", "mse")
+CLASSES = np.array([0, 1, 2])
+
+
+def _data(rows: int, folds: int = 5) -> search.Data:
+    y = np.arange(rows) % 3
+    return search.Data(None, y, np.arange(rows) % folds, CLASSES)
+
+
+def _proba(y: np.ndarray, right: float) -> np.ndarray:
+    """Every row gets ``right`` on its own class and the rest shared by the others."""
+    p = np.full((len(y), 3), (1 - right) / 2)
+    p[np.arange(len(y)), y] = right
+    return p
+
+
+def test_a_confident_model_pays_for_the_rows_a_small_sample_does_not_hold() -> None:
+    small = _data(100)
+    baseline = _proba(small.y, 0.9)  # log loss 0.105; its least likely class gets 0.05
+    sharp = _proba(small.y, 0.999)  # log loss 0.001, but rules a class out at 0.0005
+    better = _proba(small.y, 0.95)  # log loss 0.051 and no more confident than it needs
+
+    # the sharp model wins every fold, yet one unseen row labelled with the class it rules out
+    # costs -log(0.0005) = 7.6: at the rule-of-three rate that outweighs its gain on 100 rows
+    assert ensemble.clearly_better(
+        selection.fold_losses(LOG_LOSS, small, baseline),
+        selection.fold_losses(LOG_LOSS, small, sharp),
+    )
+    assert not selection.displaces(LOG_LOSS, small, baseline, sharp)
+    assert selection.displaces(LOG_LOSS, small, baseline, better)
+    # on 10,000 rows the same confidence is earned: the unseen rows' share fades as 3/n
+    large = _data(10_000)
+    assert selection.displaces(LOG_LOSS, large, _proba(large.y, 0.9), _proba(large.y, 0.999))
+    # the price only exists for an unbounded loss: squared error has none
+    assert MSE.surprise is None and LOG_LOSS.surprise is not None
+    assert ensemble.pessimistic(0.1, 3.0, 100) == pytest.approx((10 + 9) / 103)
+
+
+def test_cross_fitted_weights_never_see_the_fold_they_predict() -> None:
+    rng = np.random.default_rng(0)
+    data = _data(60)
+    truth = data.y.astype(float)
+    predictions = [truth + rng.normal(0, s, len(truth)) for s in (0.3, 0.5, 0.8)]
+    crossed = selection.cross_fitted(MSE, data, predictions)
+
+    # change the labels of fold 0 only: fold 0's predictions stay, the others' may move
+    changed = search.Data(None, np.where(data.fold == 0, -data.y, data.y), data.fold, CLASSES)
+    again = selection.cross_fitted(MSE, changed, predictions)
+    fold0 = data.fold == 0
+    assert np.array_equal(crossed[fold0], again[fold0])
+    assert not np.array_equal(crossed[~fold0], again[~fold0])
+    # each row is a weighted mean of the members' predictions for it
+    low = np.min(predictions, axis=0)
+    high = np.max(predictions, axis=0)
+    assert np.all(crossed >= low - 1e-12) and np.all(crossed <= high + 1e-12)
+
+
+def _trial(
+    number: int, value: float, scores: list[float], duration: float, estimator: str
+) -> FrozenTrial:
+    trial = create_trial(
+        params={"estimator": estimator, "x": float(number)},
+        distributions={
+            "estimator": CategoricalDistribution(["ridge", "knn", "svm"]),
+            "x": FloatDistribution(0, 100),
+        },
+        value=value,
+        user_attrs={
+            search.ATTR: {"fold_scores": scores, "duration": duration},
+            search.OOF_ATTR: "",
+        },
+        state=TrialState.COMPLETE,
+    )
+    trial.number = number
+    return trial
+
+
+def test_the_search_keeps_time_to_refit_what_the_final_model_may_hold() -> None:
+    trials = [
+        _trial(0, 100.0, [90.0, 110.0, 100.0, 95.0, 105.0], 4.0, "ridge"),
+        _trial(1, 101.0, [91.0, 111.0, 101.0, 96.0, 106.0], 2.0, "knn"),
+        _trial(2, 102.0, [92.0, 112.0, 102.0, 97.0, 107.0], 9.0, "ridge"),  # ridge again
+        _trial(3, 500.0, [500.0] * 5, 40.0, "svm"),  # far from the best: never chosen
+    ]
+    # the best of each family within one SE (trials 0 and 1); each trial fitted 5 models on
+    # 4/5 of the rows, so a refit on all rows takes about a quarter of a trial
+    assert selection.refit_seconds(trials, "minimize", 5) == pytest.approx((4.0 + 2.0) / 4)
+    assert selection.refit_seconds([], "minimize", 5) == 0.0
