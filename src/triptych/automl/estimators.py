@@ -196,7 +196,12 @@ def probe(name: str, X: Any) -> list[tuple[Any, Any]]:
     if name == "lightgbm":
         import lightgbm
 
-        common = {"n_estimators": 2, "min_child_samples": 2, "verbose": -1, "n_jobs": 1}
+        common: dict[str, Any] = {
+            "n_estimators": 2,
+            "min_child_samples": 2,
+            "verbose": -1,
+            "n_jobs": 1,
+        }
         return [
             (lightgbm.LGBMRegressor(**common), y_reg),
             (lightgbm.LGBMClassifier(**common), y_cls),
