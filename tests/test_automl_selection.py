@@ -99,3 +99,52 @@ def test_the_search_keeps_time_to_refit_what_the_final_model_may_hold() -> None:
     # 4/5 of the rows, so a refit on all rows takes about a quarter of a trial
     assert selection.refit_seconds(trials, "minimize", 5) == pytest.approx((4.0 + 2.0) / 4)
     assert selection.refit_seconds([], "minimize", 5) == 0.0
+
+
+def _classifier_trials(data: search.Data) -> list[FrozenTrial]:
+    """The baseline and an SVM that are each right on half the rows where the other hesitates:
+    their average is better than either on every fold."""
+    even = np.arange(len(data.y)) % 2 == 0
+    a = np.where(even[:, None], _proba(data.y, 0.9), _proba(data.y, 0.4))
+    b = np.where(even[:, None], _proba(data.y, 0.4), _proba(data.y, 0.9))
+    trials = []
+    for number, (params, oof) in enumerate(
+        [
+            ({"estimator": "logistic", "logistic.C": 1.0}, a),
+            ({"estimator": "svm", "svm.C": 1.0, "svm.gamma": 0.1}, b),
+        ]
+    ):
+        scores = selection.fold_losses(LOG_LOSS, data, oof)
+        trial = create_trial(
+            params=params,
+            distributions={k: _distribution(v) for k, v in params.items()},
+            value=float(np.mean(scores)),
+            user_attrs={
+                search.ATTR: {"fold_scores": scores, "duration": 1.0},
+                search.OOF_ATTR: search.encode_oof(oof),
+            },
+            state=TrialState.COMPLETE,
+        )
+        trial.number = number
+        trials.append(trial)
+    return trials
+
+
+def _distribution(value: object) -> CategoricalDistribution | FloatDistribution:
+    if isinstance(value, str):
+        return CategoricalDistribution(["logistic", "svm"])
+    return FloatDistribution(1e-3, 1e3, log=True)
+
+
+@pytest.mark.parametrize(("rows", "kind"), [(300, "single"), (1200, "ensemble")])
+def test_log_loss_blends_models_only_from_a_thousand_rows(rows: int, kind: str) -> None:
+    from triptych.automl import space
+
+    data = _data(rows)
+    ctx = space.make_context("classification", ["a"], [], rows, rows * 4 // 5, 0)
+    choice = selection.choose(_classifier_trials(data), ctx, data, LOG_LOSS)
+    assert choice.kind == kind
+    if kind == "single":
+        assert choice.members == {0: 1.0}  # the baseline
+    else:
+        assert set(choice.members) == {0, 1} and choice.score < choice.single_score

@@ -110,9 +110,9 @@ def greedy_ensemble(
     return counts
 
 
-def clearly_better(single: Sequence[float], blended: Sequence[float]) -> bool:
-    """Whether the ensemble's fold losses beat the single model's by more than one standard
-    error of their paired differences (the same folds, so fold difficulty cancels).
+def clearly_better(single: Sequence[float], blended: Sequence[float], errors: float = 1.0) -> bool:
+    """Whether the ensemble's fold losses beat the single model's by more than ``errors``
+    standard errors of their paired differences (the same folds, so fold difficulty cancels).
 
     The one-SE rule again: the ensemble is the more complex model, and its weights were
     chosen on these very predictions, so it must win by more than the noise."""
@@ -121,7 +121,7 @@ def clearly_better(single: Sequence[float], blended: Sequence[float]) -> bool:
         return False
     mean = sum(diffs) / len(diffs)
     sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
-    return mean > sd / math.sqrt(len(diffs))
+    return mean > errors * sd / math.sqrt(len(diffs))
 
 
 def pessimistic(loss: float, surprise: float, rows: int) -> float:

@@ -29,7 +29,7 @@ from triptych.automl import storage as storage_module
 from triptych.automl.progress import Progress
 from triptych.automl.result import AutoMLResult, holdout_score
 from triptych.automl.search import Data, Finished, Quota, contained
-from triptych.automl.selection import Choice, choose, refit_seconds
+from triptych.automl.selection import Choice, choose, longest_fold_seconds, refit_seconds
 from triptych.errors import InvalidInput
 
 STUDY_NAME = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
@@ -219,7 +219,11 @@ def _run(
         def keep_time() -> float:
             """The search deadline, moved earlier to leave time for the refit and logging."""
             trials = study.get_trials(deepcopy=False)
-            needed = FINISH_SECONDS + refit_seconds(trials, metric.direction, cv)
+            needed = (
+                FINISH_SECONDS
+                + refit_seconds(trials, metric.direction, cv)
+                + longest_fold_seconds(trials, cv)
+            )
             return min(deadline, finish - needed)
 
         data = Data(prepared.X, prepared.y, fold, prepared.classes)
