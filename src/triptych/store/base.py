@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from triptych.errors import AlreadyExists, InvalidInput
+from triptych.store.deployments import DeploymentStore
 from triptych.store.entities import (
     AliasRequest,
     ArtifactEntry,
@@ -183,7 +184,7 @@ def is_nan(value: float) -> bool:
     return math.isnan(value)
 
 
-class MetadataStore(ABC):
+class MetadataStore(DeploymentStore, ABC):
     """Experiments, runs and everything logged to them. See the module docstring."""
 
     url: str
@@ -589,7 +590,7 @@ class MetadataStore(ABC):
         ``since`` if given), newest first, at most ``limit``."""
 
     # -- lifecycle --------------------------------------------------------------------------
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:  # an optional hook
         """Release connections. The store must not be used afterwards."""
 
     # -- conveniences written once on top of the contract --------------------------------------

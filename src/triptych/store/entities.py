@@ -337,3 +337,70 @@ class TriggerEvent:
     name: str
     payload: Mapping[str, Any]
     time: int
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a canary is rolled back automatically: its error rate above ``max_error_rate``
+    (and above the primary's), or its p99 latency above ``max_p99_ms``, once it has served
+    ``min_requests``. ``None`` switches a check off."""
+
+    max_error_rate: float | None = 0.05
+    max_p99_ms: float | None = None
+    min_requests: int = 50
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """What a deployment serves: model addresses as given (``models:/NAME@alias`` follows the
+    alias), the canary's share of requests in percent, and the rollback thresholds."""
+
+    primary: str
+    canary: str | None = None
+    canary_weight: int = 0
+    shadow: str | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A named deployment at its current ``revision`` (1 at creation, +1 per change)."""
+
+    name: str
+    primary: str
+    canary: str | None
+    canary_weight: int
+    shadow: str | None
+    thresholds: Thresholds
+    revision: int
+    created_at: int
+    updated_at: int
+    created_by: str | None
+
+    @property
+    def uri(self) -> str:
+        return f"deployments:/{self.name}"
+
+    @property
+    def spec(self) -> DeploymentSpec:
+        return DeploymentSpec(
+            self.primary, self.canary, self.canary_weight, self.shadow, self.thresholds
+        )
+
+
+@dataclass(frozen=True)
+class DeploymentEvent:
+    """One entry of a deployment's audit trail: the change that made ``revision``.
+
+    ``before`` is None for a creation, ``after`` None for a deletion. ``details`` holds what
+    else the change did (e.g. the alias a promotion moved), so a rollback can undo it."""
+
+    deployment: str
+    revision: int
+    action: str  # create, canary, shadow, thresholds, promote, rollback, delete
+    actor: str | None
+    time: int
+    before: DeploymentSpec | None
+    after: DeploymentSpec | None
+    reason: str | None
+    details: Mapping[str, Any] | None = None

@@ -30,6 +30,7 @@ from triptych.store.entities import (
     RunSpec,
     RunStatus,
 )
+from triptych.testing.deployment_contract import DeploymentContract
 from triptych.testing.registry_contract import RegistryContract
 from triptych.testing.schedule_contract import ScheduleContract
 
@@ -41,7 +42,7 @@ def _run(store: MetadataStore, experiment_id: str, **kw: Any) -> str:
     return store.create_run(RunSpec(experiment_id, **kw)).run_id
 
 
-class StoreContract(RegistryContract, ScheduleContract):
+class StoreContract(DeploymentContract, RegistryContract, ScheduleContract):
     """Behaviour every metadata store guarantees (see ``triptych.store.base``)."""
 
     store: MetadataStore

@@ -343,3 +343,40 @@ trigger_events = Table(
     Index("ix_trigger_events_kind_time", "kind", "time"),
     Index("ix_trigger_events_kind_name_time", "kind", "name", "time"),
 )
+
+# Deployments: the current spec of each (columns are *_model: "primary" is an SQL keyword).
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(KEY), nullable=False, unique=True),
+    Column("primary_model", Text, nullable=False),
+    Column("canary_model", Text),
+    Column("canary_weight", Integer, nullable=False),
+    Column("shadow_model", Text),
+    Column("thresholds", Text, nullable=False),  # JSON
+    Column("revision", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("created_by", String(KEY)),
+)
+
+# The audit trail, append-only and keyed by name so it outlives the deployment. One event per
+# revision: the unique constraint is the last guard against two writers taking the same one.
+deployment_events = Table(
+    "deployment_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("deployment", String(KEY), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("actor", String(KEY)),
+    Column("time", BigInteger, nullable=False),
+    Column("before", Text),  # JSON spec; null for a creation
+    Column("after", Text),  # JSON spec; null for a deletion
+    Column("reason", Text),
+    Column("details", Text),  # JSON
+    UniqueConstraint("deployment", "revision", name="uq_deployment_events_revision"),
+)

@@ -38,6 +38,7 @@ from triptych.store.search import parse_filter, parse_order_by
 from triptych.store.sql import migrate
 from triptych.store.sql import schema as db
 from triptych.store.sql.datasets import SqlDatasets
+from triptych.store.sql.deployments import SqlDeployments
 from triptych.store.sql.engine import WRITE, build_engine, with_retry
 from triptych.store.sql.models import SqlModels
 from triptych.store.sql.rows import RUN_COLUMNS, load_runs
@@ -49,7 +50,7 @@ from triptych.uris import redact
 T = TypeVar("T")
 
 
-class SqlStore(SqlArtifacts, SqlDatasets, SqlModels, SqlSchedules, MetadataStore):
+class SqlStore(SqlArtifacts, SqlDatasets, SqlDeployments, SqlModels, SqlSchedules, MetadataStore):
     """One implementation for every SQLAlchemy URL; see :class:`MetadataStore` for semantics."""
 
     def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
