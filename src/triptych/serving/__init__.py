@@ -1,0 +1,1 @@
+"""Serving models: the scoring server, its plan, request ids and the prediction log."""
