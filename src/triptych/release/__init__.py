@@ -1,0 +1,1 @@
+"""The release pipeline: smoke tests of a deployed server, container images of a model."""

@@ -1,0 +1,1 @@
+"""Scoring models offline: batch jobs over files."""
