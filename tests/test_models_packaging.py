@@ -24,6 +24,7 @@ from triptych.errors import (
     IntegrityError,
     InvalidInput,
     MissingDependency,
+    PermissionDenied,
     TriptychWarning,
 )
 from triptych.models import flavours
@@ -253,31 +254,40 @@ def test_models_that_are_not_supported_are_refused_clearly(ridge: Ridge) -> None
         triptych.log_model(ridge)
 
 
-def _fake(module: str, name: str) -> type:
-    """A Ridge whose class claims to live in ``module`` (lightgbm and xgboost are not
-    installed here: detection works from module names, without importing them)."""
-    return type(name, (Ridge,), {"__module__": module})
-
-
-def test_lightgbm_and_xgboost_are_recognised_by_module_and_pinned(
-    diabetes: tuple[pd.DataFrame, pd.Series],
+def test_lightgbm_and_xgboost_are_recognised_pinned_and_loaded_only_when_trusted(
+    diabetes: tuple[pd.DataFrame, pd.Series], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    lightgbm = pytest.importorskip("lightgbm", reason="the dev extra installs it")
+    xgboost = pytest.importorskip("xgboost", reason="the dev extra installs it")
     X, y = diabetes
-    lgbm = _fake("lightgbm.sklearn", "LGBMRegressor")().fit(X, y)
-    xgb = _fake("xgboost.sklearn", "XGBRegressor")().fit(X, y)
+    lgbm = lightgbm.LGBMRegressor(n_estimators=5, verbose=-1).fit(X, y)
+    xgb = xgboost.XGBRegressor(n_estimators=5).fit(X, y)
     assert flavours.detect(lgbm).name == "lightgbm"
     assert flavours.detect(xgb).name == "xgboost"
     inside = Pipeline([("scale", StandardScaler()), ("model", lgbm)])
     assert flavours.detect(inside).name == "sklearn"
     pins = requirements(inside, flavours.detect(inside), "skops", environment())
-    assert "lightgbm" in pins and f"scikit-learn=={version('scikit-learn')}" in pins
+    assert f"lightgbm=={version('lightgbm')}" in pins
+    assert f"scikit-learn=={version('scikit-learn')}" in pins
 
-    with triptych.start_run(), pytest.warns(TriptychWarning, match=r"lightgbm\.sklearn\.LGBM"):
+    with triptych.start_run(), pytest.warns(TriptychWarning, match=r"lightgbm\.basic\.Booster"):
         logged = triptych.log_model(lgbm)
     assert logged.manifest.flavour == "lightgbm"
-    assert "lightgbm" in logged.manifest.requirements  # not installed: no version to pin
-    with pytest.raises(MissingDependency, match="lightgbm is not installed"):
+    assert f"lightgbm=={version('lightgbm')}" in logged.manifest.requirements
+    with pytest.raises(PermissionDenied, match="lightgbm"):  # not trusted by default
         triptych.load_model(logged.uri)
+    loaded = triptych.load_model(logged.uri, trusted_types=["lightgbm.*"])
+    assert np.allclose(loaded.predict(X.head(5)), lgbm.predict(X.head(5)))
+
+    # on a machine without LightGBM, loading says what to install, before reading the file
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "lightgbm" else real(n, *a)
+    )
+    with pytest.raises(MissingDependency, match="lightgbm is not installed"):
+        triptych.load_model(logged.uri, trusted_types=["lightgbm.*"])
 
 
 def test_a_swapped_model_file_is_refused(ridge: Ridge) -> None:

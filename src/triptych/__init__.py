@@ -53,6 +53,7 @@ __all__ = [
     "active_run",
     "automl",
     "data",
+    "deployments",
     "end_run",
     "flush",
     "load_model",
@@ -77,7 +78,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from triptych import automl, data, pipelines
+    from triptych import automl, data, deployments, pipelines
     from triptych.errors import TriptychError
     from triptych.models import registry
     from triptych.models.model import load_model
@@ -107,7 +108,7 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("data", "pipelines", "automl"):  # subpackages, loaded on first use
+    if name in ("data", "pipelines", "automl", "deployments"):  # subpackages, loaded on first use
         return importlib.import_module(f"triptych.{name}")
     if name == "registry":  # the model registry (triptych.registry.gate, …)
         return importlib.import_module("triptych.models.registry")

@@ -11,7 +11,21 @@ import sys
 
 import typer
 
-from triptych.cli import automl, data, experiments, models, pipeline, reproduce, runs, schedules
+from triptych.cli import (
+    automl,
+    data,
+    deploy,
+    experiments,
+    lineage,
+    models,
+    pipeline,
+    predict,
+    release,
+    reproduce,
+    runs,
+    schedules,
+    serve,
+)
 
 app = typer.Typer(
     name="triptych",
@@ -27,9 +41,15 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.add_typer(data.app, name="data")
 app.add_typer(pipeline.app, name="pipeline")
+app.add_typer(deploy.app, name="deploy")
 app.command("scheduler")(schedules.scheduler)
 app.command("reproduce")(reproduce.reproduce)
 app.command("automl")(automl.automl)
+app.command("serve")(serve.serve)
+app.command("lineage")(lineage.lineage)
+app.command("predict")(predict.predict)
+app.command("smoke-test")(release.smoke_test)
+app.command("build-image")(release.build_image)
 
 
 def _version(value: bool) -> None:

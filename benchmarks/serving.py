@@ -1,0 +1,996 @@
+"""Serving benchmark: triptych's scoring server, ``mlflow models serve`` and a bare ASGI ceiling.
+
+One ``Ridge(alpha=0.5)`` fitted on scikit-learn's diabetes data (the fit is deterministic, so
+every process that fits it holds the same coefficients) is served by, one worker each:
+
+- ``client floor``: a canned-answer asyncio server that parses nothing; what the client itself
+  costs (its latency is the loopback round trip plus ``http.client``, its req/s the most this
+  client can generate);
+- ``ceiling``: a bare ASGI app under uvicorn (httptools + uvloop) that parses the body with
+  orjson and calls ``predict`` on a numpy array: the ceiling of this stack on this machine;
+- ``triptych``: ``triptych serve models:/diabetes@champion`` (the model logged with
+  ``triptych.log_model`` and registered in a temporary ``TRIPTYCH_HOME``);
+- ``MLflow``: ``mlflow models serve -m DIR --env-manager local --workers 1`` on the same model
+  saved with ``mlflow.sklearn.save_model``, run from MLflow's own virtual environment.
+
+Each server runs pinned to CPU 1 and the load generator to CPU 0 (``sched_setaffinity``), one
+server at a time, in reversed order on every second repeat. Every request carries one row in
+the server's own format (triptych ``{"records": [{...}]}``, MLflow ``{"dataframe_split": ...}``,
+the ceiling ``{"data": [[...]]}``); every answer must be a 200 with the prediction of the
+driver's own ``model.predict`` (relative tolerance 1e-6), or the benchmark fails.
+
+Load: a warm-up, then sequential requests on one keep-alive ``http.client`` connection (p50,
+p99, req/s with 1 client), then 8 concurrent keep-alive connections for a fixed time on one
+asyncio loop in a client process (req/s, p50, p99 under load; ``--load threads`` uses threads
+with ``http.client`` instead, which on one CPU tops out near what the servers do). The client
+floor row says what the client itself can do: check it stays far above the servers.
+
+    python benchmarks/serving.py                      # full run, ~1.5 minutes
+    python benchmarks/serving.py --quick              # a few hundred requests, ~40 s
+    python benchmarks/serving.py --repeat 2           # twice, second time in reverse order
+    python benchmarks/serving.py --servers floor,ceiling,mlflow
+    python benchmarks/serving.py --json out.json      # the table, and the JSON in out.json
+    python benchmarks/serving.py --profile prof.out   # triptych alone under cProfile
+
+Ratios are normalised so that a ratio above 1 means triptych is better (throughput:
+triptych / other; latency: other / triptych).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RESULT_MARKER = "BENCHMARK-RESULT "
+MODEL_NAME = "diabetes"
+MODEL_URI = f"models:/{MODEL_NAME}@champion"
+SERVER_CPU, CLIENT_CPU = 1, 0
+READY_TIMEOUT = 180.0  # seconds; MLflow imports for a while before it listens
+CEILING_MODULES = ("uvicorn", "httptools", "uvloop", "orjson", "sklearn")
+SERVERS = ("floor", "ceiling", "triptych", "mlflow")
+LABELS = {"floor": "client floor", "ceiling": "ceiling", "triptych": "triptych", "mlflow": "MLflow"}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    warmup: int  # sequential requests before the clock
+    sequential: int  # timed sequential requests on one connection
+    seconds: float  # duration of the concurrent load
+    clients: int  # concurrent connections
+
+
+FULL = Sizes(warmup=500, sequential=3000, seconds=5.0, clients=8)
+QUICK = Sizes(warmup=50, sequential=300, seconds=1.0, clients=8)
+
+
+class BenchmarkError(RuntimeError):
+    """A worker or a server failed, or a server answered wrongly."""
+
+
+# -- the model and the payloads (also run by the workers, in other interpreters) ------------------
+def fit_model(*, frame: bool) -> tuple[Any, Any, Any]:
+    """``Ridge(alpha=0.5)`` on the whole diabetes data; fitted on the DataFrame (as users do)
+    or on a numpy array (the ceiling, which predicts on arrays without column names)."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    model = Ridge(alpha=0.5).fit(X if frame else X.to_numpy(), y)
+    return model, X, y
+
+
+def payloads(kind: str, X: Any) -> list[bytes]:
+    """One single-row request body per row of ``X`` in the format ``kind`` serves."""
+    columns = [str(c) for c in X.columns]
+    rows = X.to_numpy().tolist()
+    bodies: list[Any]
+    if kind == "triptych":
+        bodies = [{"records": [dict(zip(columns, r, strict=True))]} for r in rows]
+    elif kind == "mlflow":
+        bodies = [{"dataframe_split": {"columns": columns, "data": [r]}} for r in rows]
+    else:
+        bodies = [{"data": [r]} for r in rows]
+    return [json.dumps(b).encode() for b in bodies]
+
+
+def first_prediction(body: bytes) -> float:
+    """The one prediction in an answer: ``{"predictions": [x]}`` (or ``[{...: x}]``, ``[[x]]``)."""
+    value: Any = json.loads(body)
+    if isinstance(value, dict):
+        value = value.get("predictions", value.get("outputs"))
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, dict) and len(value) == 1:
+        value = next(iter(value.values()))
+    return float(value)
+
+
+# -- workers --------------------------------------------------------------------------------------
+def worker_floor(port: int) -> None:
+    """A server that answers every request with a canned body: the client's own cost."""
+    import asyncio
+
+    answer = b'{"predictions": [0.0]}'
+    response = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+        + b"content-length: %d\r\n\r\n" % len(answer)
+        + answer
+    )
+
+    class Canned(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            self.transport, self.buffer = transport, b""
+
+        def data_received(self, data: bytes) -> None:
+            self.buffer += data
+            while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+                length = 0
+                for line in self.buffer[:end].split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                if len(self.buffer) < end + 4 + length:
+                    return
+                self.buffer = self.buffer[end + 4 + length :]
+                self.transport.write(response)
+
+    async def serve() -> None:
+        server = await asyncio.get_running_loop().create_server(Canned, "127.0.0.1", port)
+        await server.serve_forever()
+
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+
+
+def worker_ceiling(port: int) -> None:
+    """The bare ASGI app: orjson in, ``predict`` on a numpy array, orjson out."""
+    import numpy as np
+    import orjson
+    import uvicorn
+
+    model, _, _ = fit_model(frame=False)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        rows = np.asarray(orjson.loads(body)["data"], dtype=np.float64)
+        answer = orjson.dumps({"predictions": model.predict(rows).tolist()})
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+    )
+
+
+def worker_setup_triptych(workdir: Path) -> dict[str, Any]:
+    """Log the model with triptych and register it as ``diabetes@champion``."""
+    import triptych
+    from triptych.models import registry
+
+    model, X, _ = fit_model(frame=True)
+    with triptych.start_run(experiment="benchmark"):
+        logged = triptych.log_model(model, "model", input_example=X.head(5))
+    version = registry.register(logged.uri, MODEL_NAME)
+    registry.set_alias(MODEL_NAME, "champion", version.version, reason="benchmark")
+    return {"uri": logged.uri, "version": version.version}
+
+
+def worker_setup_mlflow(workdir: Path) -> dict[str, Any]:
+    """Save the same model with ``mlflow.sklearn.save_model`` (run by MLflow's interpreter)."""
+    import mlflow
+    import sklearn
+
+    model, X, _ = fit_model(frame=True)
+    target = workdir / "mlflow-model"
+    mlflow.sklearn.save_model(model, str(target), input_example=X.head(5))
+    return {"path": str(target), "mlflow": mlflow.__version__, "sklearn": sklearn.__version__}
+
+
+def worker_client(spec: dict[str, Any]) -> dict[str, Any]:
+    """Send requests and check every answer; sequential (``count``) or timed (``until``)."""
+    data = json.loads(Path(spec["payloads"]).read_text())
+    bodies = [b.encode() for b in data["bodies"]]
+    expected: list[float] | None = data["expected"]
+    headers = {"Content-Type": "application/json"}
+    port, path = spec["port"], spec["path"]
+    results: list[dict[str, Any]] = []
+    timed_ns: list[int] = []  # wall time of the sequential loop
+
+    def one(conn: http.client.HTTPConnection, i: int) -> str | None:
+        k = i % len(bodies)
+        conn.request("POST", path, body=bodies[k], headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            return f"HTTP {response.status}: {body[:300]!r}"
+        got = first_prediction(body)  # parsed for the floor too: part of the client's cost
+        if expected is not None and abs(got - expected[k]) > 1e-6 * max(1.0, abs(expected[k])):
+            return f"prediction {got} for row {k}, expected {expected[k]}"
+        return None
+
+    def loop(offset: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        latencies: list[int] = []
+        bad, first_bad, i = 0, None, offset
+        for _ in range(spec.get("warmup", 0)):
+            if (err := one(conn, i)) is not None:
+                bad, first_bad = bad + 1, first_bad or err
+            i += 1
+        if "until" in spec:
+            while time.time() < spec["start_at"]:
+                time.sleep(0.0005)
+            clock = time.perf_counter_ns
+            end = spec["until"]
+            while time.time() < end:
+                t0 = clock()
+                err = one(conn, i)
+                latencies.append(clock() - t0)
+                if err is not None:
+                    bad, first_bad = bad + 1, first_bad or err
+                i += 1
+        else:
+            clock = time.perf_counter_ns
+            began = clock()
+            for _ in range(spec["count"]):
+                t0 = clock()
+                err = one(conn, i)
+                latencies.append(clock() - t0)
+                if err is not None:
+                    bad, first_bad = bad + 1, first_bad or err
+                i += 1
+            timed_ns.append(clock() - began)
+        conn.close()
+        results.append({"latencies_ns": latencies, "bad": bad, "first_bad": first_bad})
+
+    threads = [
+        threading.Thread(target=loop, args=(spec["offset"] + 97 * t,))
+        for t in range(spec["threads"])
+    ]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {
+        "seconds": time.perf_counter() - start,
+        "timed_s": timed_ns[0] / 1e9 if timed_ns else None,
+        "latencies_ns": [x for r in results for x in r["latencies_ns"]],
+        "bad": sum(r["bad"] for r in results),
+        "first_bad": next((r["first_bad"] for r in results if r["first_bad"]), None),
+    }
+
+
+def worker_load(spec: dict[str, Any]) -> dict[str, Any]:
+    """Concurrent load from one process: ``connections`` keep-alive connections on one
+    asyncio loop (uvloop when installed), each sending its next request as soon as the
+    previous answer arrived, from ``start_at`` until ``until`` (wall clock, shared by the
+    processes). Cheaper per request than threads with http.client, so one CPU keeps up."""
+    import asyncio
+
+    data = json.loads(Path(spec["payloads"]).read_text())
+    expected: list[float] | None = data["expected"]
+    head = (
+        f"POST {spec['path']} HTTP/1.1\r\nHost: 127.0.0.1:{spec['port']}\r\n"
+        "Content-Type: application/json\r\nContent-Length: {n}\r\n\r\n"
+    )
+    requests = [head.replace("{n}", str(len(b))).encode() + b.encode() for b in data["bodies"]]
+    latencies: list[int] = []
+    bad = [0]
+    first_bad: list[str] = []
+
+    async def connection(offset: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", spec["port"])
+        clock = time.perf_counter_ns
+
+        async def one(i: int) -> int:
+            k = i % len(requests)
+            t0 = clock()
+            writer.write(requests[k])
+            header = await reader.readuntil(b"\r\n\r\n")
+            length = -1
+            for line in header.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if length < 0:
+                raise BenchmarkError(f"an answer without content-length: {header!r}")
+            body = await reader.readexactly(length)
+            elapsed = clock() - t0
+            status = int(header[9:12])
+            got = first_prediction(body) if status == 200 else None
+            if got is None or (
+                expected is not None and abs(got - expected[k]) > 1e-6 * max(1.0, abs(expected[k]))
+            ):
+                bad[0] += 1
+                if not first_bad:
+                    first_bad.append(f"HTTP {status}: {body[:300]!r}")
+            return elapsed
+
+        i = offset
+        for _ in range(spec.get("warmup", 0)):
+            await one(i)
+            i += 1
+        await asyncio.sleep(max(0.0, spec["start_at"] - time.time()))
+        while time.time() < spec["until"]:
+            latencies.append(await one(i))
+            i += 1
+        writer.close()
+
+    async def main() -> None:
+        await asyncio.gather(*(connection(spec["offset"] + 97 * c) for c in range(spec["threads"])))
+
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(main())
+    return {
+        "latencies_ns": latencies,
+        "bad": bad[0],
+        "first_bad": first_bad[0] if first_bad else None,
+    }
+
+
+# -- the driver -----------------------------------------------------------------------------------
+@dataclass
+class Server:
+    """One contender: how to start it and what to send it."""
+
+    key: str
+    cmd: list[str]
+    env: dict[str, str]
+    path: str
+    payload_file: Path
+    version: str = ""
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _progress(message: str) -> None:
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIPTYCH_", "MLFLOW_"))}
+    env.update(DO_NOT_TRACK="true", MLFLOW_DISABLE_TELEMETRY="true", **extra)
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _pin(cpu: int) -> None:
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > cpu:
+        os.sched_setaffinity(0, {cpu})
+
+
+def run_worker(python: str, script: Path, args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run the script's copy as a worker; returns the JSON it printed last."""
+    proc = subprocess.run(
+        [python, str(script), *args], env=env, capture_output=True, text=True, check=False
+    )
+    if proc.returncode == 0:
+        for line in reversed(proc.stdout.splitlines()):
+            if line.startswith(RESULT_MARKER):
+                result: dict[str, Any] = json.loads(line[len(RESULT_MARKER) :])
+                return result
+    raise BenchmarkError(
+        f"worker {args[:2]} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+    )
+
+
+def _imports(python: str, modules: tuple[str, ...]) -> bool:
+    code = "import " + ", ".join(modules)
+    proc = subprocess.run([python, "-c", code], capture_output=True, check=False)
+    return proc.returncode == 0
+
+
+def start_server(server: Server, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """Start the server on CPU ``SERVER_CPU`` in its own session; wait until it answers."""
+    cmd = [part.replace("{port}", str(port)) for part in server.cmd]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            cmd,
+            env=server.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=log.parent,
+            start_new_session=True,
+            preexec_fn=lambda: _pin(SERVER_CPU),  # inherited by the workers it spawns
+        )
+    body = json.loads(server.payload_file.read_text())["bodies"][0].encode()
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchmarkError(f"{server.key} exited ({proc.returncode}):\n{_tail(log)}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request(
+                "POST", server.path, body=body, headers={"Content-Type": "application/json"}
+            )
+            if conn.getresponse().status == 200:
+                conn.close()
+                return proc
+            conn.close()
+        except OSError:
+            pass
+        time.sleep(0.2)
+    stop_server(proc)
+    raise BenchmarkError(f"{server.key} did not answer within {READY_TIMEOUT:.0f} s:\n{_tail(log)}")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """SIGINT (uvicorn shuts down cleanly, cProfile writes its file), then SIGKILL."""
+    for sig, wait in ((signal.SIGINT, 20.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _tail(log: Path) -> str:
+    try:
+        return log.read_text(errors="replace")[-3000:]
+    except OSError:
+        return ""
+
+
+def run_clients(
+    python: str, script: Path, kind: str, specs: list[dict[str, Any]], env: dict[str, str]
+) -> list[dict[str, Any]]:
+    """One client process per spec, all at once; their results."""
+    children = []
+    for n, spec in enumerate(specs):
+        spec["out"] = str(script.parent / f"client-{n}.json")
+        children.append(
+            subprocess.Popen(
+                [python, str(script), "--worker", kind, json.dumps(spec)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    results = []
+    for child, spec in zip(children, specs, strict=True):
+        _, err = child.communicate()
+        if child.returncode != 0:
+            raise BenchmarkError(f"a client failed (exit {child.returncode}):\n{err[-3000:]}")
+        results.append(json.loads(Path(spec["out"]).read_text()))
+    return results
+
+
+def _pct(sorted_ns: list[int], q: float) -> float:
+    """Nearest-rank percentile in ms."""
+    if not sorted_ns:
+        return float("nan")
+    return sorted_ns[min(len(sorted_ns) - 1, int(q * len(sorted_ns)))] / 1e6
+
+
+def measure(
+    server: Server, script: Path, sizes: Sizes, workdir: Path, procs: int, load: str
+) -> dict[str, Any]:
+    """Start one server, load it, stop it."""
+    port = _free_port()
+    log = workdir / f"{server.key}.log"
+    proc = start_server(server, port, log)
+    env = _clean_env()
+    base = {"port": port, "path": server.path, "payloads": str(server.payload_file)}
+    python = sys.executable
+    try:
+        spec = {**base, "threads": 1, "offset": 0, "warmup": sizes.warmup}
+        seq = run_clients(python, script, "client", [{**spec, "count": sizes.sequential}], env)[0]
+        start_at = time.time() + 1.5  # after every client process has connected and warmed up
+        per_proc = [
+            sizes.clients // procs + (1 if p < sizes.clients % procs else 0) for p in range(procs)
+        ]
+        specs = [
+            {
+                **base,
+                "threads": threads,
+                "offset": 1000 * p,
+                "warmup": 5,
+                "start_at": start_at,
+                "until": start_at + sizes.seconds,
+            }
+            for p, threads in enumerate(per_proc)
+        ]
+        conc = run_clients(python, script, "load" if load == "asyncio" else "client", specs, env)
+    finally:
+        stop_server(proc)
+    seq_ns = sorted(seq["latencies_ns"])
+    conc_ns = sorted(x for c in conc for x in c["latencies_ns"])
+    bad = seq["bad"] + sum(c["bad"] for c in conc)
+    first_bad = seq["first_bad"] or next((c["first_bad"] for c in conc if c["first_bad"]), None)
+    return {
+        "p50_ms": _pct(seq_ns, 0.50),
+        "p99_ms": _pct(seq_ns, 0.99),
+        "rps_1": len(seq_ns) / seq["timed_s"],
+        "rps_n": len(conc_ns) / sizes.seconds,
+        "p50_n_ms": _pct(conc_ns, 0.50),
+        "p99_n_ms": _pct(conc_ns, 0.99),
+        "requests": len(seq_ns) + len(conc_ns),
+        "bad": bad,
+        "first_bad": first_bad,
+    }
+
+
+def triptych_serve_available() -> str | None:
+    """``triptych serve --help`` when the command exists, else None."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "triptych", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        env=_clean_env(),
+        check=False,
+    )
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def triptych_version() -> str:
+    """The version, with the git commit of the source when it runs from a checkout."""
+    import triptych
+
+    folder = Path(triptych.__file__).resolve().parent
+    proc = subprocess.run(
+        ["git", "-C", str(folder), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        return triptych.__version__
+    dirty = subprocess.run(
+        ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=all", "--", "."],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return f"{triptych.__version__} ({proc.stdout.strip()}{'+dirty' if dirty else ''})"
+
+
+def prepare(
+    args: argparse.Namespace, workdir: Path, script: Path
+) -> tuple[list[Server], list[str]]:
+    """Fit the reference model, write the payloads, set up every contender that can run here.
+    Returns the servers and notes on the ones left out."""
+    model, X, _ = fit_model(frame=True)
+    expected = model.predict(X).tolist()
+    notes: list[str] = []
+    servers: list[Server] = []
+
+    def payload_file(kind: str, check: bool) -> Path:
+        path = workdir / f"payloads-{kind}{'' if check else '-unchecked'}.json"
+        bodies = [b.decode() for b in payloads(kind, X)]
+        path.write_text(json.dumps({"bodies": bodies, "expected": expected if check else None}))
+        return path
+
+    wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
+    for key in wanted:
+        if key not in SERVERS:
+            raise BenchmarkError(f"unknown server {key!r}: choose from {', '.join(SERVERS)}")
+    script_cmd = [sys.executable, str(script), "--worker"]
+    if "floor" in wanted:
+        floor = Server(
+            "floor",
+            [*script_cmd, "floor", "{port}"],
+            _clean_env(),
+            "/predict",
+            payload_file("ceiling", check=False),
+            "asyncio canned answer",
+        )
+        servers.append(floor)
+    if "ceiling" in wanted:
+        python = next(
+            (
+                p
+                for p in (args.ceiling_python, sys.executable, args.mlflow_python)
+                if p and Path(p).exists() and _imports(p, CEILING_MODULES)
+            ),
+            None,
+        )
+        if python is None:
+            notes.append("ceiling left out: no interpreter with " + ", ".join(CEILING_MODULES))
+        else:
+            servers.append(
+                Server(
+                    "ceiling",
+                    [python, str(script), "--worker", "ceiling", "{port}"],
+                    _clean_env(),
+                    "/predict",
+                    payload_file("ceiling", check=True),
+                    f"uvicorn + httptools + uvloop + orjson ({python})",
+                )
+            )
+    if "triptych" in wanted:
+        help_text = triptych_serve_available()
+        if help_text is None:
+            notes.append("triptych left out: this checkout has no `triptych serve` command yet")
+        else:
+            home = workdir / "triptych-home"
+            env = _clean_env(TRIPTYCH_HOME=str(home))
+            _progress("triptych: logging and registering the model")
+            info = run_worker(
+                sys.executable, script, ["--worker", "setup-triptych", str(workdir)], env
+            )
+            cmd = [sys.executable, "-m", "triptych", "serve", MODEL_URI, "--port", "{port}"]
+            if "--host" in help_text:
+                cmd += ["--host", "127.0.0.1"]
+            if "--workers" in help_text:
+                cmd += ["--workers", "1"]
+            cmd += args.triptych_arg
+            if args.profile:
+                cmd[1:3] = [
+                    "-m",
+                    "cProfile",
+                    "-o",
+                    str(Path(args.profile).resolve()),
+                    "-m",
+                    "triptych",
+                ]
+            servers.append(
+                Server(
+                    "triptych",
+                    cmd,
+                    env,
+                    "/predict",
+                    payload_file("triptych", True),
+                    f"{triptych_version()}, {MODEL_URI} = version {info['version']}",
+                )
+            )
+    if "mlflow" in wanted:
+        python = args.mlflow_python
+        mlflow_cli = Path(python).parent / "mlflow"
+        if not (Path(python).exists() and mlflow_cli.exists()):
+            notes.append(f"MLflow left out: no {mlflow_cli} (see the docstring to install it)")
+        else:
+            _progress("MLflow: saving the model")
+            # as if its venv were activated: MLflow starts `uvicorn` from PATH
+            path = f"{mlflow_cli.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+            env = _clean_env(PATH=path, VIRTUAL_ENV=str(mlflow_cli.parent.parent))
+            info = run_worker(python, script, ["--worker", "setup-mlflow", str(workdir)], env)
+            cmd = [
+                str(mlflow_cli),
+                "models",
+                "serve",
+                "-m",
+                info["path"],
+                "--env-manager",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "-p",
+                "{port}",
+                "--workers",
+                "1",
+            ]
+            servers.append(
+                Server(
+                    "mlflow",
+                    cmd,
+                    env,
+                    "/invocations",
+                    payload_file("mlflow", True),
+                    f"MLflow {info['mlflow']}, scikit-learn {info['sklearn']}",
+                )
+            )
+    # the model's own predict on one row, for scale
+    row = X.to_numpy()[:1]
+    bare = fit_model(frame=False)[0]
+    times = []
+    for _ in range(2000):
+        t0 = time.perf_counter_ns()
+        bare.predict(row)
+        times.append(time.perf_counter_ns() - t0)
+    args.predict_ms = statistics.median(times) / 1e6
+    return servers, notes
+
+
+def summarise(servers: list[Server]) -> dict[str, dict[str, Any]]:
+    """Per server, the median over repeats of each figure (the repeats are kept too)."""
+    out: dict[str, dict[str, Any]] = {}
+    for s in servers:
+        figures = {
+            k: statistics.median(r[k] for r in s.results)
+            for k in ("p50_ms", "p99_ms", "rps_1", "rps_n", "p50_n_ms", "p99_n_ms")
+        }
+        out[s.key] = {**figures, "bad": sum(r["bad"] for r in s.results), "version": s.version}
+    return out
+
+
+PAIRS = (("triptych", "mlflow"), ("triptych", "ceiling"), ("ceiling", "mlflow"))
+
+
+def ratios(summary: dict[str, dict[str, Any]], one: str, other: str) -> dict[str, float] | None:
+    """``one`` against ``other``; above 1 means ``one`` is better. The ceiling against MLflow
+    says how far any server on this stack can get from MLflow on this machine."""
+    if one not in summary or other not in summary:
+        return None
+    ours, theirs = summary[one], summary[other]
+    return {
+        "p50_ms": theirs["p50_ms"] / ours["p50_ms"],
+        "p99_ms": theirs["p99_ms"] / ours["p99_ms"],
+        "rps_1": ours["rps_1"] / theirs["rps_1"],
+        "rps_n": ours["rps_n"] / theirs["rps_n"],
+    }
+
+
+def targets(summary: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    ours = summary.get("triptych")
+    theirs = summary.get("mlflow")
+    rows = [
+        {
+            "target": "triptych p50 <= 1 ms",
+            "value": ours and ours["p50_ms"],
+            "met": None if ours is None else ours["p50_ms"] <= 1.0,
+        }
+    ]
+    for key, label in (("rps_1", "1 client"), ("rps_n", "8 clients")):
+        ratio = ours[key] / theirs[key] if ours and theirs else None
+        rows.append(
+            {
+                "target": f"req/s ({label}) >= 10x MLflow",
+                "value": ratio,
+                "met": None if ratio is None else ratio >= 10.0,
+            }
+        )
+    return rows
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "processor": cpu,
+    }
+
+
+def print_report(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console() if sys.stdout.isatty() else Console(width=140)
+    sizes = report["sizes"]
+    table = Table(
+        title=f"Serving one-row requests, one worker per server ({report['date']}"
+        + (", --quick" if report["quick"] else "")
+        + ")",
+        title_justify="left",
+    )
+    for header in (
+        "server",
+        "p50 ms",
+        "p99 ms",
+        "req/s 1 client",
+        f"req/s {sizes['clients']} clients",
+        f"p50/p99 ms, {sizes['clients']} clients",
+        "bad",
+    ):
+        table.add_column(header, justify="left" if header == "server" else "right", no_wrap=True)
+    summary = report["summary"]
+    for key in SERVERS:
+        if key in summary:
+            s = summary[key]
+            table.add_row(
+                LABELS[key],
+                f"{s['p50_ms']:.2f}",
+                f"{s['p99_ms']:.2f}",
+                f"{s['rps_1']:,.0f}",
+                f"{s['rps_n']:,.0f}",
+                f"{s['p50_n_ms']:.2f} / {s['p99_n_ms']:.2f}",
+                str(s["bad"]),
+                style="red" if s["bad"] else None,
+            )
+    for one, other in PAIRS:
+        r = report["ratios"].get(f"{one}/{other}")
+        if r:
+            table.add_row(
+                f"{LABELS[one]} vs {LABELS[other]}",
+                f"{r['p50_ms']:.2f}x",
+                f"{r['p99_ms']:.2f}x",
+                f"{r['rps_1']:.2f}x",
+                f"{r['rps_n']:.2f}x",
+                "",
+                "",
+                style="bold" if one == "triptych" else "dim",
+            )
+    console.print(table)
+    for t in report["targets"]:
+        if t["value"] is None:
+            verdict, value = "n/a", "-"
+        else:
+            verdict = "yes" if t["met"] else "NO"
+            value = f"{t['value']:.2f} ms" if "ms" in t["target"] else f"{t['value']:.1f}x"
+        console.print(
+            f"target {t['target']}: {value} -> {verdict}",
+            style="red" if t["met"] is False else None,
+            highlight=False,
+        )
+    notes = [
+        "ratios above 1 mean triptych is better (latency: other/triptych; req/s: triptych/other)",
+        f"{sizes['sequential']:,} sequential requests after {sizes['warmup']} warm-up on one "
+        f"keep-alive connection; {sizes['clients']} clients ({report['client_procs']} processes) "
+        f"for {sizes['seconds']:g} s; median of {report['repeat']} repeat(s)",
+        f"server on CPU {SERVER_CPU}, client on CPU {CLIENT_CPU}; the model's own predict on one "
+        f"row: {report['predict_ms']:.3f} ms",
+        f"machine: {report['machine']['cpus']} CPUs, {report['machine']['processor']}, "
+        f"Python {report['machine']['python']}",
+        *(f"{LABELS[k]}: {v['version']}" for k, v in summary.items()),
+        *report["notes"],
+    ]
+    for note in notes:
+        console.print(note, style="dim", markup=False, highlight=False)
+
+
+def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = QUICK if args.quick else FULL
+    _pin(CLIENT_CPU)  # the driver and every client process it starts
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as root:
+        workdir = Path(root)
+        script = workdir / "serving_worker.py"  # outside any git checkout
+        shutil.copyfile(__file__, script)
+        servers, notes = prepare(args, workdir, script)
+        for rep in range(args.repeat):
+            order = servers if rep % 2 == 0 else list(reversed(servers))
+            for server in order:
+                _progress(f"repeat {rep + 1}/{args.repeat}: {LABELS[server.key]}")
+                result = measure(server, script, sizes, workdir, args.client_procs, args.load)
+                server.results.append(result)
+                if result["bad"]:
+                    notes.append(
+                        f"{LABELS[server.key]}: {result['bad']} bad answers, "
+                        f"first: {result['first_bad']}"
+                    )
+        summary = summarise(servers)
+        if args.profile:
+            notes.append(
+                f"triptych ran under cProfile: its figures are slowed; profile in {args.profile}"
+            )
+        return {
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "quick": args.quick,
+            "sizes": sizes.__dict__,
+            "repeat": args.repeat,
+            "client_procs": args.client_procs,
+            "predict_ms": args.predict_ms,
+            "machine": machine_info(),
+            "summary": summary,
+            "ratios": {f"{a}/{b}": r for a, b in PAIRS if (r := ratios(summary, a, b))},
+            "targets": targets(summary),
+            "raw": {s.key: s.results for s in servers},
+            "notes": notes,
+        }
+
+
+def print_profile(path: str, top: int = 25) -> None:
+    import pstats
+
+    stats = pstats.Stats(path)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="a few hundred requests")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds; every second one reversed")
+    parser.add_argument(
+        "--servers", default=",".join(SERVERS), help="subset of " + ",".join(SERVERS)
+    )
+    parser.add_argument("--client-procs", type=int, default=1, help="processes for the clients")
+    parser.add_argument(
+        "--load",
+        choices=("asyncio", "threads"),
+        default="asyncio",
+        help="concurrent clients: connections on one asyncio loop per process, or threads "
+        "with http.client",
+    )
+    parser.add_argument("--mlflow-python", default="/tmp/mlflowvenv/bin/python")
+    parser.add_argument("--ceiling-python", default=None, help="interpreter with uvicorn etc.")
+    parser.add_argument(
+        "--triptych-arg",
+        action="append",
+        default=[],
+        help="extra argument for `triptych serve` (repeatable)",
+    )
+    parser.add_argument("--profile", metavar="FILE", help="run triptych alone under cProfile")
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="print the report as JSON; with FILE, the table and JSON in FILE",
+    )
+    parser.add_argument("--worker", nargs=2, metavar=("KIND", "ARG"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        kind, arg = args.worker
+        if kind == "floor":
+            worker_floor(int(arg))
+        elif kind == "ceiling":
+            worker_ceiling(int(arg))
+        else:
+            run = {"setup-triptych": worker_setup_triptych, "setup-mlflow": worker_setup_mlflow}
+            if kind in ("client", "load"):  # big results: into the file the spec names
+                spec = json.loads(arg)
+                work = worker_client if kind == "client" else worker_load
+                Path(spec["out"]).write_text(json.dumps(work(spec)))
+                return 0
+            else:
+                result = run[kind](Path(arg))
+            print(RESULT_MARKER + json.dumps(result), flush=True)
+        return 0
+    if args.profile:
+        args.servers = "triptych"
+    try:
+        report = run_benchmark(args)
+    except BenchmarkError as e:
+        print(f"benchmark failed: {e}", file=sys.stderr)
+        return 1
+    text = json.dumps(report, indent=2)
+    if args.json == "-":
+        print(text)
+    else:
+        if args.json:
+            Path(args.json).write_text(text + "\n", encoding="utf-8")
+        print_report(report)
+        if args.profile:
+            print_profile(args.profile)
+    bad = any(s["bad"] for s in report["summary"].values())
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
