@@ -72,6 +72,12 @@ OPTIONS: tuple[Option, ...] = (
         str,
         "Extra types (comma-separated, module.Type or module.* prefixes) model files may contain.",
     ),
+    Option(
+        "webhook_allow",
+        "TRIPTYCH_WEBHOOK_ALLOW",
+        str,
+        "Hosts and CIDRs (comma-separated) alert webhooks may reach although private/loopback.",
+    ),
 )
 _BY_KEY = {o.key: o for o in OPTIONS}
 
@@ -81,6 +87,7 @@ DEFAULTS: dict[str, Any] = {
     "heartbeat_interval": 10.0,
     "heartbeat_timeout": 60.0,
     "trusted_types": "",
+    "webhook_allow": "",
 }
 
 
@@ -96,6 +103,7 @@ class Settings:
     heartbeat_interval: float
     heartbeat_timeout: float
     trusted_types: str
+    webhook_allow: str
     project_root: Path
     config_file: Path | None
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -230,6 +238,7 @@ def resolve(
         heartbeat_interval=float(values["heartbeat_interval"]),
         heartbeat_timeout=float(values["heartbeat_timeout"]),
         trusted_types=str(values["trusted_types"]),
+        webhook_allow=str(values["webhook_allow"]),
         project_root=project_root,
         config_file=config_file,
         sources=sources,

@@ -48,6 +48,7 @@ from triptych.store.entities import (
     ScheduleSpec,
     TriggerEvent,
 )
+from triptych.store.monitoring import MonitoringStore
 
 MAX_KEY_LENGTH = 250
 MAX_PARAM_LENGTH = 6000
@@ -184,7 +185,7 @@ def is_nan(value: float) -> bool:
     return math.isnan(value)
 
 
-class MetadataStore(DeploymentStore, ABC):
+class MetadataStore(DeploymentStore, MonitoringStore, ABC):
     """Experiments, runs and everything logged to them. See the module docstring."""
 
     url: str

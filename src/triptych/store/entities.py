@@ -404,3 +404,88 @@ class DeploymentEvent:
     after: DeploymentSpec | None
     reason: str | None
     details: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class MonitorThresholds:
+    """When a monitor raises an alert; None switches a check off.
+
+    Drift: population stability index, two-sample KS statistic, normalised Wasserstein
+    distance (per feature) and the share of features that drifted. Performance: the largest
+    relative decay of the live score against the model's offline score (0.1 = 10% worse)."""
+
+    psi: float | None = 0.2
+    ks: float | None = 0.1
+    wasserstein: float | None = 0.1
+    drift_share: float | None = 0.5
+    max_decay: float | None = 0.1
+
+
+@dataclass(frozen=True)
+class MonitorSpec:
+    """What a monitor watches: the reference data, the window, thresholds, alert targets."""
+
+    reference: str  # datasets:/NAME@VERSION
+    window_s: int = 3600
+    thresholds: MonitorThresholds = field(default_factory=MonitorThresholds)
+    webhooks: tuple[str, ...] = ()
+    cooldown_s: int = 3600
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """The monitor of one deployment (named like it)."""
+
+    name: str
+    reference: str
+    window_s: int
+    thresholds: MonitorThresholds
+    webhooks: tuple[str, ...]
+    cooldown_s: int
+    created_at: int
+    updated_at: int
+    created_by: str | None
+
+    @property
+    def spec(self) -> MonitorSpec:
+        return MonitorSpec(
+            self.reference, self.window_s, self.thresholds, self.webhooks, self.cooldown_s
+        )
+
+
+ALERT_STATUSES = ("open", "acknowledged", "resolved")
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert: a breach of ``monitor``'s thresholds, identified by ``(kind, key)`` (e.g.
+    ``("drift", "age")``). ``count`` says how many times it was seen while active."""
+
+    id: int
+    monitor: str
+    kind: str
+    key: str
+    severity: str  # info, warning, critical
+    message: str
+    payload: Mapping[str, Any] | None
+    status: str  # open, acknowledged, resolved
+    count: int
+    first_seen: int
+    last_seen: int
+    acknowledged_by: str | None = None
+    acknowledged_at: int | None = None
+    resolved_by: str | None = None
+    resolved_at: int | None = None
+
+
+@dataclass(frozen=True)
+class RaisedAlert:
+    """What :meth:`raise_alert` did: ``outcome`` is ``raised`` (a new alert, to deliver),
+    ``deduplicated`` (an active alert counted it) or ``cooled`` (a recent one did)."""
+
+    alert: Alert
+    outcome: str
+
+    @property
+    def is_new(self) -> bool:
+        return self.outcome == "raised"

@@ -31,6 +31,7 @@ from triptych.store.entities import (
     RunStatus,
 )
 from triptych.testing.deployment_contract import DeploymentContract
+from triptych.testing.monitoring_contract import MonitoringContract
 from triptych.testing.registry_contract import RegistryContract
 from triptych.testing.schedule_contract import ScheduleContract
 
@@ -42,7 +43,7 @@ def _run(store: MetadataStore, experiment_id: str, **kw: Any) -> str:
     return store.create_run(RunSpec(experiment_id, **kw)).run_id
 
 
-class StoreContract(DeploymentContract, RegistryContract, ScheduleContract):
+class StoreContract(DeploymentContract, MonitoringContract, RegistryContract, ScheduleContract):
     """Behaviour every metadata store guarantees (see ``triptych.store.base``)."""
 
     store: MetadataStore

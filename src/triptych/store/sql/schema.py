@@ -380,3 +380,47 @@ deployment_events = Table(
     Column("details", Text),  # JSON
     UniqueConstraint("deployment", "revision", name="uq_deployment_events_revision"),
 )
+
+# Monitors: one per deployment, named like it.
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(KEY), nullable=False, unique=True),
+    Column("reference", Text, nullable=False),
+    Column("window_s", Integer, nullable=False),
+    Column("thresholds", Text, nullable=False),  # JSON
+    Column("webhooks", Text, nullable=False),  # JSON list
+    Column("cooldown_s", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("created_by", String(KEY)),
+)
+
+# Alerts. ``active_key`` is "monitor\nkind\nkey" while the alert is open or acknowledged and
+# NULL once resolved: its unique constraint is what keeps one active alert per key even when
+# processes race (NULLs never collide on SQLite or PostgreSQL).
+alerts = Table(
+    "alerts",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("monitor", String(KEY), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("key", String(KEY), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("payload", Text),  # JSON
+    Column("status", String(16), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("first_seen", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Column("acknowledged_by", String(KEY)),
+    Column("acknowledged_at", BigInteger),
+    Column("resolved_by", String(KEY)),
+    Column("resolved_at", BigInteger),
+    Column("active_key", String(600), unique=True),
+    Index("ix_alerts_monitor_kind_key_first", "monitor", "kind", "key", "first_seen"),
+    Index("ix_alerts_last_seen", "last_seen"),
+)

@@ -41,6 +41,7 @@ from triptych.store.sql.datasets import SqlDatasets
 from triptych.store.sql.deployments import SqlDeployments
 from triptych.store.sql.engine import WRITE, build_engine, with_retry
 from triptych.store.sql.models import SqlModels
+from triptych.store.sql.monitoring import SqlMonitoring
 from triptych.store.sql.rows import RUN_COLUMNS, load_runs
 from triptych.store.sql.schedules import SqlSchedules
 from triptych.store.sql.search import decode_token, encode_token, search_statement, shape
@@ -50,7 +51,15 @@ from triptych.uris import redact
 T = TypeVar("T")
 
 
-class SqlStore(SqlArtifacts, SqlDatasets, SqlDeployments, SqlModels, SqlSchedules, MetadataStore):
+class SqlStore(
+    SqlArtifacts,
+    SqlDatasets,
+    SqlDeployments,
+    SqlModels,
+    SqlMonitoring,
+    SqlSchedules,
+    MetadataStore,
+):
     """One implementation for every SQLAlchemy URL; see :class:`MetadataStore` for semantics."""
 
     def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
