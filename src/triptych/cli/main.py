@@ -18,6 +18,7 @@ from triptych.cli import (
     experiments,
     lineage,
     models,
+    monitor,
     pipeline,
     predict,
     release,
@@ -42,6 +43,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(data.app, name="data")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(deploy.app, name="deploy")
+app.add_typer(monitor.app, name="monitor")
 app.command("scheduler")(schedules.scheduler)
 app.command("reproduce")(reproduce.reproduce)
 app.command("automl")(automl.automl)
