@@ -57,7 +57,6 @@ import hashlib
 import inspect
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -511,44 +510,15 @@ def triptych_package() -> Path:
 
 
 def triptych_version() -> str:
-    """The version, with the git commit of the source when it runs from a checkout."""
-    import triptych
+    from _machine import triptych_version as version  # beside this script (see _machine.py)
 
-    folder = Path(triptych.__file__).resolve().parent
-
-    def git(*args: str) -> str | None:
-        try:
-            proc = subprocess.run(
-                ["git", "-C", str(folder), *args], capture_output=True, text=True, check=False
-            )
-        except OSError:
-            return None
-        return proc.stdout.strip() if proc.returncode == 0 else None
-
-    commit = git("rev-parse", "--short", "HEAD")
-    if not commit:
-        return triptych.__version__
-    dirty = git("status", "--porcelain", "--", ".")
-    return f"{triptych.__version__} ({commit}{'+dirty' if dirty else ''})"
+    return version()
 
 
 def machine_info() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "processor": _cpu_model(),
-    }
+    from _machine import machine_info as info  # beside this script (see _machine.py)
 
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    return info()
 
 
 # -- the summary --------------------------------------------------------------------------------

@@ -43,7 +43,6 @@ import contextlib
 import http.client
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -574,21 +573,9 @@ def triptych_serve_available() -> str | None:
 
 
 def triptych_version() -> str:
-    """The version, with the git commit of the source when it runs from a checkout."""
-    import triptych
+    from _machine import triptych_version as version  # beside this script (see _machine.py)
 
-    folder = Path(triptych.__file__).resolve().parent
-    proc = subprocess.run(
-        ["git", "-C", str(folder), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        return triptych.__version__
-    dirty = subprocess.run(
-        ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=all", "--", "."],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return f"{triptych.__version__} ({proc.stdout.strip()}{'+dirty' if dirty else ''})"
+    return version(untracked="all")
 
 
 def prepare(
@@ -780,20 +767,9 @@ def targets(summary: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def machine_info() -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "processor": cpu,
-    }
+    from _machine import machine_info as info  # beside this script (see _machine.py)
+
+    return info()
 
 
 def print_report(report: dict[str, Any]) -> None:

@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -333,25 +332,9 @@ def mlflow_version() -> str | None:
 
 
 def triptych_version() -> str:
-    """The version, with the git commit of the source when it runs from a checkout."""
-    import triptych
+    from _machine import triptych_version as version  # beside this script (see _machine.py)
 
-    folder = Path(triptych.__file__).resolve().parent
-
-    def git(*args: str) -> str | None:
-        try:
-            proc = subprocess.run(
-                ["git", "-C", str(folder), *args], capture_output=True, text=True, check=False
-            )
-        except OSError:
-            return None
-        return proc.stdout.strip() if proc.returncode == 0 else None
-
-    commit = git("rev-parse", "--short", "HEAD")
-    if not commit:
-        return triptych.__version__
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".")
-    return f"{triptych.__version__} ({commit}{'+dirty' if dirty else ''})"
+    return version(untracked="no")
 
 
 def measure_tool(tool: str, sizes: Sizes, quick: bool) -> dict[str, dict[str, Any]]:
@@ -409,22 +392,9 @@ def build_rows(
 
 
 def machine_info() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "processor": _cpu_model(),
-    }
+    from _machine import machine_info as info  # beside this script (see _machine.py)
 
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    return info()
 
 
 def _fmt(value: float | None, unit: str) -> str:
