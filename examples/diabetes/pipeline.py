@@ -31,8 +31,12 @@ TARGET = "target"
 
 
 @step
-def ingest(name: str = "diabetes") -> DatasetVersion:
-    """Register the data as a dataset version (the same data again is the same version)."""
+def ingest(name: str = "diabetes", source: str = "sklearn") -> DatasetVersion:
+    """``source: sklearn`` registers the bundled data as a dataset version (the same data again
+    is the same version); a ``datasets:/NAME@VERSION`` address uses that version instead, as
+    the monitoring loop does with the reference data plus labelled live rows."""
+    if source != "sklearn":
+        return triptych.data.get(source)
     frame = load_diabetes(as_frame=True).frame
     return triptych.data.add(name, frame, description="scikit-learn diabetes")
 

@@ -189,10 +189,11 @@ def reference_predictions(
     features: list[str],
     *,
     client: Client,
-    run_id: str,
+    run_id: str | None,
 ) -> Any:
     """The model's answers on the reference rows: the baseline of prediction drift. Computed
-    once per (version, reference) and kept as an artifact of the checks run."""
+    once per (version, reference) and kept as an artifact of the checks run (when there is
+    one: a dry run stores nothing)."""
     import io
 
     import numpy as np
@@ -202,16 +203,19 @@ def reference_predictions(
 
     ref_key = re.sub(r"[^A-Za-z0-9_.-]", "_", monitor.reference.split(":/", 1)[-1])
     path = f"reference_predictions/{model_name}-v{version}-{ref_key}.npy"
-    if any(e.path == path for e in client.store.walk_artifacts(run_id, "reference_predictions")):
+    if run_id is not None and any(
+        e.path == path for e in client.store.walk_artifacts(run_id, "reference_predictions")
+    ):
         return np.load(io.BytesIO(client.read_artifact(run_id, path)), allow_pickle=False)
     model = load_model(f"models:/{model_name}/{version}", client=client)
     answers = model.predict(reference[features])
     values = np.asarray([_predicted_class(a) for a in np.asarray(answers).tolist()])
     if values.dtype == object:
         values = values.astype(str)
-    buffer = io.BytesIO()
-    np.save(buffer, values, allow_pickle=False)
-    client.log_bytes(run_id, buffer.getvalue(), path)
+    if run_id is not None:
+        buffer = io.BytesIO()
+        np.save(buffer, values, allow_pickle=False)
+        client.log_bytes(run_id, buffer.getvalue(), path)
     return values
 
 
@@ -323,7 +327,7 @@ def run(
         features = _features(monitor, result.model_version, reference, primary, model_name, c)
         ref = reference[features].copy()
         columns = [f for f in features if f in primary.columns]
-        if run_id is not None and model_name and result.model_version is not None:
+        if model_name and result.model_version is not None:
             ref[PREDICTION] = reference_predictions(
                 monitor,
                 model_name,

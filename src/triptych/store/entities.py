@@ -421,15 +421,42 @@ class MonitorThresholds:
     max_decay: float | None = 0.1
 
 
+LOOP_TRIGGERS = ("drift", "performance", "schedule")
+
+
+@dataclass(frozen=True)
+class LoopPolicy:
+    """What the closed loop does for a deployment when production says the model is stale.
+
+    On a trigger (dataset drift, performance decay beyond ``max_decay``, or the ``schedule``
+    cron) it runs the training ``pipeline`` with ``params``; with ``data_param`` set, the
+    reference data plus the labelled live rows become a new dataset version handed to the
+    pipeline through that parameter. The pipeline's gate decides; after an alias move the loop
+    watches ``min_labels`` labelled live rows and rolls back when the new model scores worse
+    than the previous one on those same rows by more than ``tolerance`` (relative)."""
+
+    pipeline: str  # a pipeline file (``path.py`` or ``path.py:function``)
+    triggers: tuple[str, ...] = ("drift", "performance")
+    schedule: str | None = None  # cron (UTC), with the "schedule" trigger
+    params: Mapping[str, Any] = field(default_factory=dict)
+    data_param: str | None = "ingest.source"
+    target: str = "target"  # the label column of the reference data
+    min_labels: int = 50
+    tolerance: float = 0.05
+    retrain_cooldown_s: int = 3600
+
+
 @dataclass(frozen=True)
 class MonitorSpec:
-    """What a monitor watches: the reference data, the window, thresholds, alert targets."""
+    """What a monitor watches: the reference data, the window, thresholds, alert targets,
+    and (optionally) the closed-loop policy that acts on what it finds."""
 
     reference: str  # datasets:/NAME@VERSION
     window_s: int = 3600
     thresholds: MonitorThresholds = field(default_factory=MonitorThresholds)
     webhooks: tuple[str, ...] = ()
     cooldown_s: int = 3600
+    policy: LoopPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -445,11 +472,17 @@ class Monitor:
     created_at: int
     updated_at: int
     created_by: str | None
+    policy: LoopPolicy | None = None
 
     @property
     def spec(self) -> MonitorSpec:
         return MonitorSpec(
-            self.reference, self.window_s, self.thresholds, self.webhooks, self.cooldown_s
+            self.reference,
+            self.window_s,
+            self.thresholds,
+            self.webhooks,
+            self.cooldown_s,
+            self.policy,
         )
 
 

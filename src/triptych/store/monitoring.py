@@ -24,7 +24,9 @@ from typing import Any
 from triptych.errors import InvalidInput
 from triptych.store.entities import (
     ALERT_STATUSES,
+    LOOP_TRIGGERS,
     Alert,
+    LoopPolicy,
     Monitor,
     MonitorSpec,
     MonitorThresholds,
@@ -186,7 +188,82 @@ def validate_monitor_spec(spec: MonitorSpec) -> MonitorSpec:
         validate_webhook_shape(url)
     if len(set(webhooks)) != len(webhooks):
         raise InvalidInput("the same webhook URL is listed twice")
+    if spec.policy is not None:
+        validate_policy(spec.policy)
     return spec
+
+
+_PARAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+def validate_policy(p: object) -> LoopPolicy:
+    """Shapes of a loop policy (whether the pipeline file exists is the service's to check)."""
+    if not isinstance(p, LoopPolicy):
+        raise InvalidInput(f"a policy must be a LoopPolicy, got {type(p).__name__}")
+    if not isinstance(p.pipeline, str) or not p.pipeline.strip() or len(p.pipeline) > 1000:
+        raise InvalidInput(
+            f"invalid pipeline {p.pipeline!r}", hint="name a pipeline file, e.g. pipeline.py"
+        )
+    triggers = tuple(p.triggers)
+    unknown = [t for t in triggers if t not in LOOP_TRIGGERS]
+    if not triggers or unknown or len(set(triggers)) != len(triggers):
+        raise InvalidInput(
+            f"invalid triggers {list(triggers)!r}",
+            hint=f"choose one or more of {', '.join(LOOP_TRIGGERS)}, each once",
+        )
+    if ("schedule" in triggers) != (p.schedule is not None):
+        raise InvalidInput(
+            "the schedule trigger and a schedule (cron) go together",
+            hint="e.g. triggers drift,schedule with schedule '0 3 * * 1'",
+        )
+    if p.schedule is not None and (not isinstance(p.schedule, str) or len(p.schedule) > 200):
+        raise InvalidInput(f"invalid schedule {p.schedule!r}", hint="use a cron expression")
+    if not isinstance(p.params, Mapping):
+        raise InvalidInput("policy params must be a mapping of step.key to value")
+    for key, value in p.params.items():
+        if not isinstance(key, str) or not _PARAM.match(key):
+            raise InvalidInput(f"invalid pipeline parameter {key!r}", hint="use step.key")
+        if value is not None and not isinstance(value, (str, int, float, bool)):
+            raise InvalidInput(f"pipeline parameter {key} must be a plain value, got {value!r}")
+    if p.data_param is not None and (
+        not isinstance(p.data_param, str) or not _PARAM.match(p.data_param)
+    ):
+        raise InvalidInput(f"invalid data parameter {p.data_param!r}", hint="e.g. ingest.source")
+    if not isinstance(p.target, str) or not p.target or len(p.target) > 250:
+        raise InvalidInput(f"invalid target column {p.target!r}")
+    if (
+        isinstance(p.min_labels, bool)
+        or not isinstance(p.min_labels, int)
+        or not (1 <= p.min_labels <= 10_000_000)
+    ):
+        raise InvalidInput(f"min_labels must be a whole number from 1, got {p.min_labels!r}")
+    if (
+        isinstance(p.tolerance, bool)
+        or not isinstance(p.tolerance, (int, float))
+        or not (math.isfinite(p.tolerance) and 0 <= p.tolerance <= 10)
+    ):
+        raise InvalidInput(f"tolerance must be a number from 0 to 10, got {p.tolerance!r}")
+    _seconds("the retrain cooldown", p.retrain_cooldown_s, 0)
+    return p
+
+
+def policy_json(p: LoopPolicy | None) -> str | None:
+    if p is None:
+        return None
+    data = asdict(p)
+    data["triggers"] = list(p.triggers)
+    data["params"] = dict(p.params)
+    return json.dumps(data, sort_keys=True)
+
+
+def policy_from_json(text: str | None) -> LoopPolicy | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    known = {f.name for f in fields(LoopPolicy)}
+    data = {k: v for k, v in data.items() if k in known}
+    data["triggers"] = tuple(data.get("triggers", ()))
+    return LoopPolicy(**data)
 
 
 def thresholds_json(t: MonitorThresholds) -> str:

@@ -14,10 +14,11 @@ import pytest
 
 from triptych.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from triptych.store.base import MetadataStore
-from triptych.store.entities import Monitor, MonitorSpec, MonitorThresholds
+from triptych.store.entities import LoopPolicy, Monitor, MonitorSpec, MonitorThresholds
 
 REFERENCE = "datasets:/diabetes@3"
 HOOK = "https://hooks.example.com/triptych"
+POLICY = LoopPolicy("pipelines/training.py")
 
 
 class MonitoringContract:
@@ -48,6 +49,23 @@ class MonitoringContract:
         with pytest.raises(NotFound):
             store.update_monitor("diabetes", spec)
 
+    def test_monitor_policy_round_trips(self, store: MetadataStore) -> None:
+        policy = LoopPolicy(
+            "examples/diabetes/pipeline.py",
+            triggers=("drift", "schedule"),
+            schedule="0 3 * * 1",
+            params={"train.alpha": 2.0, "validate.psi_threshold": 1},
+            data_param=None,
+            min_labels=20,
+            tolerance=0.1,
+            retrain_cooldown_s=0,
+        )
+        made = store.create_monitor("diabetes", MonitorSpec(REFERENCE, policy=policy))
+        assert made.policy == policy and store.get_monitor("diabetes").policy == policy
+        assert store.create_monitor("plain", MonitorSpec(REFERENCE)).policy is None
+        cleared = store.update_monitor("diabetes", replace(made.spec, policy=None))
+        assert cleared.policy is None and store.get_monitor("diabetes").policy is None
+
     def test_one_monitor_per_deployment(self, store: MetadataStore) -> None:
         store.create_monitor("diabetes", MonitorSpec(REFERENCE))
         with pytest.raises(AlreadyExists, match="already has a monitor"):
@@ -68,6 +86,18 @@ class MonitoringContract:
             MonitorSpec(REFERENCE, webhooks=("ftp://example.com/x",)),
             MonitorSpec(REFERENCE, webhooks=("https:///nohost",)),
             MonitorSpec(REFERENCE, webhooks=(HOOK, HOOK)),
+            MonitorSpec(REFERENCE, policy=replace(POLICY, pipeline=" ")),
+            MonitorSpec(REFERENCE, policy=replace(POLICY, triggers=())),
+            MonitorSpec(REFERENCE, policy=replace(POLICY, triggers=("drift", "drift"))),
+            MonitorSpec(REFERENCE, policy=replace(POLICY, triggers=("weather",))),
+            MonitorSpec(REFERENCE, policy=replace(POLICY, triggers=("schedule",))),
+            MonitorSpec(REFERENCE, policy=replace(POLICY, schedule="0 3 * * *")),
+            MonitorSpec(REFERENCE, policy=replace(POLICY, params={"bad key": 1})),
+            MonitorSpec(REFERENCE, policy=replace(POLICY, params={"train.alpha": [1]})),
+            MonitorSpec(REFERENCE, policy=replace(POLICY, data_param="in gest")),
+            MonitorSpec(REFERENCE, policy=replace(POLICY, min_labels=0)),
+            MonitorSpec(REFERENCE, policy=replace(POLICY, tolerance=-0.1)),
+            MonitorSpec(REFERENCE, policy=replace(POLICY, retrain_cooldown_s=-5)),
         ],
     )
     def test_bad_monitor_specs_write_nothing(self, store: MetadataStore, spec: MonitorSpec) -> None:

@@ -19,6 +19,8 @@ from triptych.store.base import now_ms
 from triptych.store.entities import Alert, Monitor, MonitorSpec, RaisedAlert
 from triptych.store.monitoring import (
     payload_json,
+    policy_from_json,
+    policy_json,
     thresholds_from_json,
     thresholds_json,
     validate_alert,
@@ -38,6 +40,7 @@ def _columns(spec: MonitorSpec) -> dict[str, Any]:
         "thresholds": thresholds_json(spec.thresholds),
         "webhooks": json.dumps(list(spec.webhooks)),
         "cooldown_s": spec.cooldown_s,
+        "policy": policy_json(spec.policy),
     }
 
 
@@ -52,6 +55,7 @@ def _monitor(row: Any) -> Monitor:
         created_at=row.created_at,
         updated_at=row.updated_at,
         created_by=row.created_by,
+        policy=policy_from_json(row.policy),
     )
 
 

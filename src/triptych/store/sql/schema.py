@@ -395,6 +395,7 @@ monitors = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("created_by", String(KEY)),
+    Column("policy", Text),  # JSON LoopPolicy, NULL without a closed loop (migration 0008)
 )
 
 # Alerts. ``active_key`` is "monitor\nkind\nkey" while the alert is open or acknowledged and
