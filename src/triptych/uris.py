@@ -24,6 +24,8 @@ class Backend:
 METADATA_BACKENDS: dict[str, Backend] = {
     "sqlite": Backend("triptych.store.sql.store:SqlStore"),
     "postgresql": Backend("triptych.store.sql.store:SqlStore", "postgres", "psycopg"),
+    "http": Backend("triptych.store.http.client:HttpStore"),
+    "https": Backend("triptych.store.http.client:HttpStore"),
 }
 
 ARTIFACT_BACKENDS: dict[str, Backend] = {

@@ -1,0 +1,86 @@
+"""Errors as HTTP answers: the status from the one table in ``triptych.errors``, and a JSON
+body ``{"error": class name, "message": ..., "hint": ...}`` that the client turns back into
+the same exception."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from triptych import errors
+from triptych.errors import TriptychError, http_status
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+log = logging.getLogger(__name__)
+
+
+def error_response(
+    status: int, error: str, message: str, hint: str | None = None, **headers: str
+) -> Response:
+    body = orjson.dumps({"error": error, "message": message, "hint": hint})
+    return Response(body, status, headers=headers or None, media_type="application/json")
+
+
+def _class_for(status: int) -> str:
+    """The triptych error a bare HTTP status stands for (404: NotFound)."""
+    for cls, code in errors.HTTP_STATUS:
+        if code == status:
+            return cls.__name__
+    return "InvalidInput" if 400 <= status < 500 else "TriptychError"
+
+
+async def _triptych(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TriptychError)
+    status = http_status(exc)
+    if status >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc)
+    return error_response(status, type(exc).__name__, exc.message, exc.hint)
+
+
+async def _http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"no endpoint {request.method} {request.url.path}"
+        hint = "the API is described at /docs"
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+        hint = "the API is described at /docs"
+    else:
+        message, hint = str(exc.detail), None
+    return error_response(
+        exc.status_code, _class_for(exc.status_code), message, hint, **(exc.headers or {})
+    )
+
+
+async def _validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    details: Any = exc.errors()
+    first = details[0] if details else {}
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return error_response(400, "InvalidInput", f"invalid request: {where}: {first.get('msg')}")
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("%s %s failed", request.method, request.url.path)
+    return error_response(
+        500,
+        "TriptychError",
+        f"internal error of the server: {type(exc).__name__}",
+        "the server's log has the traceback; please report it",
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+    app.add_exception_handler(TriptychError, _triptych)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,96 @@
+"""The metadata store contract under ``/api/v1``: one route per entry of the endpoint table.
+
+Each route reads its arguments (path, then query string or JSON body) by the contract
+method's hints, calls the app's store in the thread pool (the store is synchronous and
+thread-safe), and answers with the encoded result. Argument checks are the store's own, so an
+answer over HTTP is the answer the store gives locally.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from triptych.errors import InvalidInput
+from triptych.server import paths
+from triptych.server.permissions import requires
+from triptych.store.http.codec import decode, dumps, loads
+from triptych.store.http.routes import ENDPOINTS, Endpoint, from_query, is_sequence
+
+
+def add_routes(app: FastAPI) -> None:
+    """Add every endpoint of the table to ``app``."""
+    paths.register_segment()
+    for endpoint in ENDPOINTS:
+        doc = inspect.getdoc(endpoint.contract) or ""
+        path = endpoint.url_path
+        for name in endpoint.path_args:
+            path = path.replace("{" + name + "}", "{" + name + ":" + paths.SEGMENT + "}")
+        app.add_api_route(
+            path,
+            _handler(endpoint),
+            methods=[endpoint.verb],
+            name=endpoint.method,
+            summary=endpoint.method.replace("_", " "),
+            description=doc,
+            tags=[endpoint.path.split("/")[1]],
+            dependencies=[requires(endpoint.permission)],
+            response_class=Response,
+        )
+
+
+def _handler(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    hints = endpoint.hints
+    returns = hints["return"]
+    params = [p for p in endpoint.signature.parameters.values() if p.name != "self"]
+    names = {p.name for p in params}
+    path_args = set(endpoint.path_args)
+
+    async def handle(request: Request) -> Response:
+        arguments: dict[str, Any] = {
+            name: from_query(hints[name], [paths.argument(request.path_params[name])])
+            for name in path_args
+        }
+        if endpoint.in_query:
+            query = request.query_params
+            for p in params:
+                values = query.getlist(p.name)
+                if values and p.name not in path_args:
+                    arguments[p.name] = from_query(hints[p.name], values)
+        else:
+            arguments.update(_body(await request.body(), hints, names - path_args))
+        for p in params:
+            if p.name not in arguments and p.default is inspect.Parameter.empty:
+                if endpoint.in_query and is_sequence(hints[p.name]):
+                    arguments[p.name] = []  # an empty repeated argument is absent
+                else:
+                    raise InvalidInput(f"missing argument {p.name!r}")
+        store = request.app.state.store
+        call = functools.partial(getattr(store, endpoint.method), **arguments)
+        result = await run_in_threadpool(call)
+        return Response(dumps(result, returns), media_type="application/json")
+
+    handle.__name__ = endpoint.method
+    return handle
+
+
+def _body(raw: bytes, hints: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        data = loads(raw)
+    except ValueError as e:
+        raise InvalidInput(f"the request body is not JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("the request body must be a JSON object of arguments")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise InvalidInput(f"unknown argument(s): {', '.join(unknown)}")
+    return {k: decode(hints[k], v) for k, v in data.items()}

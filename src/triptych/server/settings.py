@@ -1,0 +1,51 @@
+"""What ``triptych server`` was asked for, handed to each worker process as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+
+from triptych.errors import InvalidInput
+
+SETTINGS_ENV = "TRIPTYCH_SERVER_SETTINGS"  # how `--workers N` hands the settings to each worker
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The team server's settings; ``store`` and ``artifacts`` are URLs (resolved ones)."""
+
+    store: str
+    artifacts: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 1
+    access_log: bool = False
+    title: str = "triptych"
+
+    def check(self) -> None:
+        from triptych.uris import scheme_of
+
+        if self.workers < 1:
+            raise InvalidInput(f"--workers must be at least 1, got {self.workers}")
+        if not 0 < self.port < 65536:
+            raise InvalidInput(f"invalid port {self.port}")
+        if scheme_of(self.store) in ("http", "https"):
+            raise InvalidInput(
+                f"the server's own store cannot be another server ({self.store})",
+                hint="give it a database: --store sqlite:///path.db or postgresql+psycopg://…",
+            )
+        if self.workers > 1 and scheme_of(self.store) == "sqlite":
+            pass  # fine: SQLite in WAL mode takes several writer processes (they queue)
+
+    def to_env(self) -> None:
+        os.environ[SETTINGS_ENV] = json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> ServerSettings:
+        try:
+            return cls(**json.loads(os.environ[SETTINGS_ENV]))
+        except KeyError:
+            raise InvalidInput(
+                f"{SETTINGS_ENV} is not set", hint="start with `triptych server`"
+            ) from None
