@@ -8,9 +8,11 @@ higher; outcomes unchanged), so the demo is tested by the same run.
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from sklearn.datasets import load_diabetes
@@ -19,7 +21,7 @@ from sklearn.linear_model import Ridge
 import triptych
 from serving_kit import ServerProcess
 from triptych import deployments
-from triptych.errors import Conflict, InvalidInput, NotFound
+from triptych.errors import Conflict, InvalidInput, NotFound, TriptychError
 from triptych.models import registry
 from triptych.monitoring import alerts, checks, loop, monitors, policy
 from triptych.pipelines import runner
@@ -45,7 +47,7 @@ def deployed(home: Path) -> None:
     assert result.status == "FINISHED"
     assert Client().store.get_model_version("diabetes", alias="champion").version == 1
     deployments.create("diabetes", "models:/diabetes@champion")
-    monitors.create("diabetes", reference="datasets:/diabetes@1", window="1h")
+    monitors.create("diabetes", window="1h")  # the reference: the pipeline's training data
     policy.set_policy(
         "diabetes", pipeline=str(PIPELINE), params=PARAMS, min_labels=50, retrain_cooldown=0
     )
@@ -73,6 +75,9 @@ def test_drift_retrain_promote_watch_then_an_injected_worse_model_is_rolled_back
         assert trained_on.rows == 442 + 300
         confirm = decisions[2]["details"]
         assert confirm["version"] == 2 and confirm["previous"] == 1
+        # the confirmed champion's training data is the new baseline of the monitor
+        assert confirm["reference"] == {"from": "datasets:/diabetes@1", "to": trained_on.uri}
+        assert monitors.get("diabetes").reference == trained_on.uri
         assert confirm["new_score"] < confirm["previous_score"]  # on the same live rows
         kinds = {(a.kind, a.key) for a in alerts.list("diabetes")}
         assert {("drift", "prediction"), ("performance", "decay")} <= kinds
@@ -196,3 +201,76 @@ def test_policy_errors_change_nothing(isolated: Path) -> None:
     with pytest.raises(Conflict, match="no loop policy"):
         loop.tick("pinned")
     assert policy.clear_policy("diabetes").policy is None
+
+
+# -- the CLI ------------------------------------------------------------------------------------
+def _cli(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from triptych.cli.main import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def _ok(*args: str) -> str:
+    """What the command printed on stdout (alerts are logged to stderr)."""
+    out = _cli(*args)
+    assert out.exit_code == 0, (out.output, out.exception)
+    return str(out.stdout)
+
+
+def test_cli_policy_check_status_and_a_dry_run_loop(isolated: Path) -> None:
+    sim = demo()
+    deployed(isolated)
+    shown = json.loads(_ok(
+        "monitor", "policy", "diabetes", "--pipeline", str(PIPELINE), "--trigger", "drift",
+        "-p", "train.alpha=2", "--min-labels", "20", "--retrain-cooldown", "30m", "--json",
+    ))  # fmt: skip
+    p = shown["policy"]
+    assert (p["triggers"], p["params"], p["min_labels"]) == (["drift"], {"train.alpha": 2}, 20)
+    assert p["retrain_cooldown_s"] == 1800 and p["pipeline"] == str(PIPELINE)
+    assert "on drift" in _ok("monitor", "policy", "diabetes")  # shows it
+
+    from triptych.serving import predlog
+
+    rows, outcome = sim.world(120, seed=1, shift=1.5)
+    sim.label("diabetes", _log(rows, predlog), outcome)
+    dry = _ok("monitor", "check", "diabetes", "--dry-run")
+    assert "bmi" in dry and "drifted" in dry and "dry run" in dry
+    assert checks.history("diabetes") == []
+    checked = json.loads(_ok("monitor", "check", "diabetes", "--json"))
+    assert checked["drift"]["prediction_drifted"] and checked["decayed"]
+    assert len(checks.history("diabetes")) == 1
+    status = json.loads(_ok("monitor", "status", "diabetes", "--json"))
+    assert status["latest"]["end_ms"] == checked["end_ms"]
+    assert {a["kind"] for a in status["active_alerts"]} == {"drift", "performance"}
+    assert status["loop"]["policy"]["triggers"] == ["drift"]
+    text = _ok("monitor", "status")
+    assert "diabetes" in text and "active alerts: " in text and "loop: on drift" in text
+    proposal = _ok("monitor", "loop", "diabetes", "--dry-run")
+    assert "would retrain: drift" in proposal
+    assert [v.version for v in registry.versions("diabetes")] == [1]
+    assert "no loop policy" in _ok("monitor", "policy", "diabetes", "--clear")
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("monitor", "policy", "diabetes", "--pipeline", "nowhere.py"), "does not exist"),
+        (("monitor", "policy", "diabetes", "-p", "x=1"), "needs its pipeline"),
+        (
+            ("monitor", "policy", "diabetes", "--pipeline", str(PIPELINE), "-p", "alpha"),
+            "step.key=value",
+        ),
+        (("monitor", "loop", "diabetes", "--once"), "no loop policy"),
+        (("monitor", "check", "ghost"), "monitor 'ghost' not found"),
+    ],
+)
+def test_cli_mistakes_are_one_clear_error(
+    isolated: Path, args: tuple[str, ...], words: str
+) -> None:
+    deployed(isolated)
+    policy.clear_policy("diabetes")
+    out = _cli(*args)
+    assert isinstance(out.exception, TriptychError) and words in str(out.exception)
+    assert monitors.get("diabetes").policy is None

@@ -312,3 +312,7 @@ def _deployment(name: str) -> str:
     from triptych.deployments.refs import name_of
 
     return name_of(name)
+
+
+# Commands kept in their own modules register on ``app`` when imported (keeps this file small).
+from triptych.cli import monitor_loop, monitor_report, monitor_views  # noqa: E402, F401

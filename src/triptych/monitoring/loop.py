@@ -195,7 +195,7 @@ def tick(
     now = _now() if now_ms is None else int(now_ms)
     move = unjudged_move(name, model, alias, client=c)
     if move is not None:
-        return _watch(name, model, alias, move, policy, now, dry_run, c)
+        return _watch(name, model, alias, move, monitor, now, dry_run, c)
     return _trigger(name, model, alias, monitor, policy, now, dry_run, c)
 
 
@@ -204,7 +204,7 @@ def _watch(
     model: str,
     alias: str,
     move: ModelEvent,
-    policy: LoopPolicy,
+    monitor: Monitor,
     now: int,
     dry_run: bool,
     c: Client,
@@ -212,6 +212,8 @@ def _watch(
     from triptych.models.model import load_model
     from triptych.monitoring.performance import PRIMARY, infer_task
 
+    policy = monitor.policy
+    assert policy is not None
     new, previous = move.version, move.previous_version
     assert new is not None and previous is not None
     rows = labelled_rows(name, move.time, now + 1, client=c)
@@ -270,6 +272,7 @@ def _watch(
     )
     if not worse:
         if not dry_run:
+            details["reference"] = _follow_reference(name, monitor, c)
             _record(c, model, CONFIRM, name, f"kept v{new}: {verdict}", new, details)
         return Decision(name, "confirm", f"keep v{new}: {verdict}", dry_run, details)
     reason = f"rolled back v{new} to v{previous}: {verdict}"
@@ -287,6 +290,24 @@ def _watch(
         )
         _record(c, model, ROLLBACK, name, reason, previous, details)
     return Decision(name, "rollback", reason, dry_run, details)
+
+
+def _follow_reference(name: str, monitor: Monitor, c: Client) -> dict[str, str] | None:
+    """A confirmed champion becomes the baseline: the monitor's reference moves to the data it
+    was trained on (else drift against the old data would fire, and retrain, forever)."""
+    from dataclasses import replace
+
+    from triptych.errors import NotFound
+    from triptych.monitoring.monitors import training_data
+
+    try:
+        reference = training_data(name, client=c)
+    except NotFound:
+        return None
+    if reference == monitor.reference:
+        return None
+    c.store.update_monitor(name, replace(monitor.spec, reference=reference))
+    return {"from": monitor.reference, "to": reference}
 
 
 def _reasons(

@@ -63,7 +63,8 @@ def parse_thresholds(
 
 
 def training_data(deployment: str, *, client: Client | None = None) -> str:
-    """The ``datasets:/NAME@VERSION`` the deployment's primary model was trained on.
+    """The ``datasets:/NAME@VERSION`` the deployment's primary model was trained on: an input
+    of the run that logged it, or of its pipeline run when a pipeline step logged it.
 
     Raises NotFound when the model's run recorded no registered dataset (then the reference
     has to be given)."""
@@ -75,6 +76,9 @@ def training_data(deployment: str, *, client: Client | None = None) -> str:
     t = target(d.primary, client=c)
     run = c.store.get_run(parse_runs_uri(t.source).run_id)
     found = [i.source for i in run.inputs if i.source and i.source.startswith("datasets:/")]
+    if not found and run.parent_run_id:  # a pipeline step: the pipeline run holds the data leg
+        parent = c.store.get_run(run.parent_run_id)
+        found = [i.source for i in parent.inputs if i.source and i.source.startswith("datasets:/")]
     if not found:
         raise NotFound(
             f"the model deployment {d.name!r} serves ({t.source}) records no registered "
