@@ -26,6 +26,7 @@ from triptych.cli import (
     runs,
     schedules,
     serve,
+    server,
 )
 
 app = typer.Typer(
@@ -48,6 +49,7 @@ app.command("scheduler")(schedules.scheduler)
 app.command("reproduce")(reproduce.reproduce)
 app.command("automl")(automl.automl)
 app.command("serve")(serve.serve)
+app.command("server")(server.server)
 app.command("lineage")(lineage.lineage)
 app.command("predict")(predict.predict)
 app.command("smoke-test")(release.smoke_test)

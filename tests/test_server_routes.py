@@ -1,0 +1,96 @@
+"""Every route of the team server makes an explicit permission decision (fail closed), and the
+endpoint table serves the whole store contract."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from triptych.errors import PermissionDenied
+from triptych.server.app import create_app
+from triptych.server.permissions import Permission, UndeclaredRoute, check_routes, permission_of
+from triptych.store.base import MetadataStore
+from triptych.store.http.client import HttpStore
+from triptych.store.http.routes import ENDPOINTS
+from triptych.store.sql.store import SqlStore
+from triptych.testing.server import LiveServer
+
+PUBLIC = {"/health", "/docs", "/openapi.json"}
+
+
+@pytest.fixture
+def sql(tmp_path: Path) -> Iterator[SqlStore]:
+    store = SqlStore(f"sqlite:///{tmp_path / 'store.db'}")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def app(sql: SqlStore) -> FastAPI:
+    return create_app(sql)
+
+
+def test_every_route_declares_one_permission(app: FastAPI) -> None:
+    undecided = [getattr(r, "path", r) for r in app.routes if permission_of(r) is None]
+    assert undecided == []
+    public = {getattr(r, "path", "") for r in app.routes if permission_of(r) is Permission.PUBLIC}
+    assert public == PUBLIC  # nothing else is reachable without a token once auth exists
+
+
+def test_every_store_route_needs_read_or_write(app: FastAPI) -> None:
+    api = [r for r in app.routes if getattr(r, "path", "").startswith("/api/")]
+    assert len(api) == len(ENDPOINTS)
+    for route in api:
+        methods = getattr(route, "methods", set())
+        expected = Permission.READ if methods == {"GET"} else Permission.WRITE
+        if route.name == "search_runs":  # a read with a JSON body
+            expected = Permission.READ
+        assert permission_of(route) is expected, route.name
+
+
+def test_a_route_without_a_decision_is_refused(app: FastAPI) -> None:
+    app.add_api_route("/api/v1/forgotten", lambda: {"ok": True}, methods=["GET"])
+    with pytest.raises(UndeclaredRoute, match="/api/v1/forgotten"):
+        check_routes(app)
+
+
+def test_the_table_covers_the_contract_once() -> None:
+    methods = [e.method for e in ENDPOINTS]
+    assert len(methods) == len(set(methods))
+    assert set(MetadataStore.__abstractmethods__) <= set(methods)
+    routes = [(e.verb, e.path) for e in ENDPOINTS]
+    assert len(routes) == len(set(routes))
+
+
+def test_the_client_has_the_contract_signatures() -> None:
+    assert not HttpStore.__abstractmethods__
+    for endpoint in ENDPOINTS:
+        assert inspect.signature(getattr(HttpStore, endpoint.method)) == endpoint.signature
+
+
+class DenyWrites:
+    """A policy that lets viewers in: what a role check will look like."""
+
+    def authorize(self, request: object, permission: Permission) -> None:
+        if permission is not Permission.READ:
+            raise PermissionDenied(f"{permission.value} access is needed", hint="ask an admin")
+
+
+def test_the_policy_decides_every_non_public_route(sql: SqlStore) -> None:
+    server = LiveServer(sql)
+    server.app.state.policy = DenyWrites()
+    with server:
+        assert httpx.get(f"{server.url}/health").status_code == 200
+        remote = HttpStore(server.url)
+        try:
+            assert remote.list_experiments() == []
+            with pytest.raises(PermissionDenied, match="write access"):
+                remote.create_experiment("nope")
+        finally:
+            remote.close()
+        assert sql.list_experiments() == []
