@@ -226,6 +226,22 @@ def test_a_monitor_without_checks_still_reports(monitored: Scenario) -> None:
     assert "No check recorded in this period" in report.render(data)
 
 
+def test_categories_share_one_axis_and_the_rest_is_other() -> None:
+    ref = pd.Series([*"aaabbc", None] + [f"r{i}" for i in range(30)], dtype=object)
+    cur = pd.Series([*"bbbbd", None, None, True], dtype=object)
+    h = report._histogram(ref, cur, report.BINS)
+    assert h["kind"] == "categorical" and h["edges"] is None
+    assert h["labels"][:5] == ["b", "a", "True", "c", "d"]  # by count over both, then name
+    assert len(h["labels"]) == report.MAX_CATEGORIES + 1 and h["labels"][-1] == report.OTHER
+    assert (sum(h["reference"]), sum(h["current"])) == (36, 6)  # every value, once
+    assert h["reference"][:5] == [2, 3, 0, 1, 0] and h["current"][:5] == [4, 0, 1, 0, 1]
+    assert (h["reference_missing"], h["current_missing"]) == (1, 2)
+    assert h["reference"][-1] == 30 - (report.MAX_CATEGORIES - 5)
+    numbers = report._histogram(pd.Series([1.0, np.inf, np.nan, 3.0]), pd.Series([2.0]), 2)
+    assert numbers["edges"] == [1.0, 2.0, 3.0] and numbers["reference"] == [1, 1]
+    assert (numbers["current"], numbers["reference_missing"]) == ([0, 1], 2)
+
+
 # -- the CLI ----------------------------------------------------------------------------------
 def _cli(*args: str) -> Any:
     from typer.testing import CliRunner
@@ -244,6 +260,12 @@ def test_cli_writes_the_report(monitored: Scenario, tmp_path: Path) -> None:
     printed = _cli("monitor", "report", "deployments:/diabetes", "--json", "--end", "2100-01-01")
     assert printed.exit_code == 0, (printed.output, printed.exception)
     assert json.loads(printed.stdout)["summary"]["checks"] == 3
+    both = _cli("monitor", "report", "diabetes", "--json", "--html", str(out), "--last", "1")
+    assert both.exit_code == 0 and len(json.loads(both.stdout)["drift"]["checks"]) == 1
+    assert (
+        "report written to" in both.stderr
+        and len(_json_block(out.read_text())["drift"]["checks"]) == 1
+    )
     missing = _cli("monitor", "report", "diabetes")
     assert isinstance(missing.exception, InvalidInput) and "--html" in (
         missing.exception.hint or ""

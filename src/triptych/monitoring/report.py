@@ -235,7 +235,8 @@ def _histogram(ref: pandas.Series, cur: pandas.Series, bins: int) -> dict[str, A
         }
     ref_counts = ref.dropna().astype(str).value_counts()
     cur_counts = cur.dropna().astype(str).value_counts()
-    total = ref_counts.add(cur_counts, fill_value=0).sort_values(ascending=False, kind="stable")
+    total = ref_counts.add(cur_counts, fill_value=0).sort_index()  # ties by name
+    total = total.sort_values(ascending=False, kind="stable")
     shown = [str(v) for v in total.index[:MAX_CATEGORIES]]
     rest = [v for v in total.index[MAX_CATEGORIES:]]
     labels = [*shown, OTHER] if rest else shown
