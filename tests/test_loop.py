@@ -274,3 +274,23 @@ def test_cli_mistakes_are_one_clear_error(
     out = _cli(*args)
     assert isinstance(out.exception, TriptychError) and words in str(out.exception)
     assert monitors.get("diabetes").policy is None
+
+
+def test_schedule_trigger_fires_once_per_occurrence(isolated: Path) -> None:
+    from datetime import datetime, timezone
+
+    deployed(isolated)
+    yearly = "0 0 1 1 *"  # midnight, 1 January
+    m = policy.set_policy("diabetes", pipeline=str(PIPELINE), triggers=["schedule"],
+                          schedule=yearly, retrain_cooldown=0)  # fmt: skip
+    set_at = datetime.fromtimestamp(m.updated_at / 1000, tz=timezone.utc)
+    new_year = int(datetime(set_at.year + 1, 1, 1, tzinfo=timezone.utc).timestamp() * 1000)
+    assert loop.tick("diabetes", dry_run=True, now_ms=new_year - 60_000).action == "none"
+    due = loop.tick("diabetes", dry_run=True, now_ms=new_year + 60_000)
+    assert due.action == "retrain" and "schedule: 0 0 1 1 *" in due.reason
+    done = loop.tick("diabetes", now_ms=new_year + 60_000)  # runs the pipeline for real
+    assert done.action == "retrain" and done.details["status"] == "FINISHED"
+    assert done.details["feedback_rows"] == 0  # no labelled live rows: the reference alone
+    assert "the gate kept v1" in done.reason  # the same data trains the same model
+    later = loop.tick("diabetes", dry_run=True, now_ms=new_year + 3_600_000)
+    assert later.action == "none"  # that occurrence is done; the next is a year away

@@ -351,7 +351,8 @@ def _trigger(
 
     check = checks.run(name, end_ms=now, alerts=not dry_run, record=not dry_run, client=c)
     retrains = [e for e in events(name, model, client=c) if e.action == RETRAIN]
-    last = retrains[-1].time if retrains else None
+    # the tick's own clock, which a caller may set (a replay, a test), else the record time
+    last = int((retrains[-1].details or {}).get("at", retrains[-1].time)) if retrains else None
     reasons = _reasons(check, policy, last, monitor.updated_at, now)
     if not reasons:
         return Decision(name, "none", "no trigger fired", dry_run, check=check)
@@ -375,7 +376,7 @@ def _trigger(
             {"reasons": reasons, "pipeline": policy.pipeline},
             check,
         )
-    details = _retrain(name, model, alias, monitor, policy, check, reasons, c)
+    details = _retrain(name, model, alias, monitor, policy, check, reasons, now, c)
     return Decision(name, "retrain", f"{why} → {details['outcome']}", False, details, check)
 
 
@@ -387,6 +388,7 @@ def _retrain(
     policy: LoopPolicy,
     check: CheckResult,
     reasons: list[str],
+    now: int,
     c: Client,
 ) -> dict[str, Any]:
     from triptych.pipelines import runner
@@ -396,6 +398,7 @@ def _retrain(
         "reasons": reasons,
         "pipeline": policy.pipeline,
         "champion_before": before,
+        "at": now,
     }
     params = dict(policy.params)
     if policy.data_param:
