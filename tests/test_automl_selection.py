@@ -45,8 +45,62 @@ def test_a_confident_model_pays_for_the_rows_a_small_sample_does_not_hold() -> N
     large = _data(10_000)
     assert selection.displaces(LOG_LOSS, large, _proba(large.y, 0.9), _proba(large.y, 0.999))
     # the price only exists for an unbounded loss: squared error has none
-    assert MSE.surprise is None and LOG_LOSS.surprise is not None
-    assert ensemble.pessimistic(0.1, 3.0, 100) == pytest.approx((10 + 9) / 103)
+    assert not MSE.unbounded and LOG_LOSS.unbounded
+    assert ensemble.pessimistic_gain(0.2, 0.1, 3.0, 100) == pytest.approx((10 - 9) / 103)
+
+
+def _three(rows: int, right: float, runner_up: float) -> np.ndarray:
+    """``right`` on each row's class, ``runner_up`` on the next class, the rest on the third."""
+    y = np.arange(rows) % 3
+    p = np.full((rows, 3), 1 - right - runner_up)
+    p[np.arange(rows), y] = right
+    p[np.arange(rows), (y + 1) % 3] = runner_up
+    return p
+
+
+def test_the_unseen_rows_are_priced_against_the_baseline_on_the_same_row() -> None:
+    data = _data(60)
+    baseline = _three(60, 0.9, 0.095)  # log loss 0.105; rules the third class out at 0.005
+    # as firm as the baseline on the class both rule out, but 19 times firmer on the runner-up
+    # class, where a mistake is plausible: a row labelled with it costs it 2.9 nats more than
+    # the baseline, and at the rule-of-three rate (3 rows in 63) that outweighs its gain of
+    # 0.095 a row on 60 rows (on wine, such an SVM won every fold and lost 0.15 on the test)
+    overconfident = _three(60, 0.99, 0.005)
+    assert LOG_LOSS.regret is not None
+    assert LOG_LOSS.regret(baseline, overconfident) == pytest.approx(np.log(0.095 / 0.005))
+    assert ensemble.clearly_better(
+        selection.fold_losses(LOG_LOSS, data, baseline),
+        selection.fold_losses(LOG_LOSS, data, overconfident),
+        selection.UNBOUNDED_ERRORS,
+    )
+    assert not selection.displaces(LOG_LOSS, data, baseline, overconfident)
+    # sharper too, but never much firmer than the baseline against any class: it wins
+    better = _three(60, 0.97, 0.025)
+    assert selection.displaces(LOG_LOSS, data, baseline, better)
+    # through choose: the overconfident trial has the best CV mean and is not the final model
+    from triptych.automl import space
+
+    ctx = space.make_context("classification", ["a"], [], 60, 48, 0)
+    baseline_params = {"estimator": "logistic", "logistic.C": 1.0}
+    svm = {"estimator": "svm", "svm.C": 1.0, "svm.gamma": 0.1}
+    trials = _trials(data, [(baseline_params, baseline), (svm, overconfident)])
+    choice = selection.choose(trials, ctx, data, LOG_LOSS)
+    assert trials[1].value < trials[0].value
+    assert choice.members == {0: 1.0} and choice.kept_baseline
+    trials = _trials(data, [(baseline_params, baseline), (svm, better)])
+    assert selection.choose(trials, ctx, data, LOG_LOSS).members == {1: 1.0}
+
+
+def test_what_a_challenger_can_lose_on_a_row_is_bounded_by_how_much_baseline_it_keeps() -> None:
+    rng = np.random.default_rng(0)
+    incumbent = rng.dirichlet(np.ones(3), 50)
+    challenger = rng.dirichlet(np.ones(3) * 0.05, 50)  # near-certain, often wrong
+    assert LOG_LOSS.regret is not None
+    assert LOG_LOSS.regret(incumbent, incumbent) == pytest.approx(0.0, abs=1e-12)
+    assert LOG_LOSS.regret(incumbent, challenger) > 0
+    for keep in (0.25, 0.5, 0.9):
+        blend = keep * incumbent + (1 - keep) * challenger
+        assert LOG_LOSS.regret(incumbent, blend) <= np.log(1 / keep) + 1e-12
 
 
 def test_cross_fitted_weights_never_see_the_fold_they_predict() -> None:
@@ -107,13 +161,21 @@ def _classifier_trials(data: search.Data) -> list[FrozenTrial]:
     even = np.arange(len(data.y)) % 2 == 0
     a = np.where(even[:, None], _proba(data.y, 0.9), _proba(data.y, 0.4))
     b = np.where(even[:, None], _proba(data.y, 0.4), _proba(data.y, 0.9))
-    trials = []
-    for number, (params, oof) in enumerate(
+    return _trials(
+        data,
         [
             ({"estimator": "logistic", "logistic.C": 1.0}, a),
             ({"estimator": "svm", "svm.C": 1.0, "svm.gamma": 0.1}, b),
-        ]
-    ):
+        ],
+    )
+
+
+def _trials(
+    data: search.Data, configs: list[tuple[dict[str, object], np.ndarray]]
+) -> list[FrozenTrial]:
+    """Complete trials with these out-of-fold predictions, numbered in order."""
+    trials = []
+    for number, (params, oof) in enumerate(configs):
         scores = selection.fold_losses(LOG_LOSS, data, oof)
         trial = create_trial(
             params=params,

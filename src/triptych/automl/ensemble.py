@@ -20,8 +20,8 @@
 
 The rule between the two (:func:`clearly_better`): the ensemble when its out-of-fold loss beats
 the one-SE single model's by more than one standard error of their paired fold differences,
-else the single model; :func:`pessimistic` prices, for an unbounded loss, the rows a small
-sample did not hold (see :mod:`triptych.automl.selection`).
+else the single model; :func:`pessimistic_gain` prices, for an unbounded loss, the rows a
+small sample did not hold (see :mod:`triptych.automl.selection`).
 """
 
 from __future__ import annotations
@@ -124,14 +124,15 @@ def clearly_better(single: Sequence[float], blended: Sequence[float], errors: fl
     return mean > errors * sd / math.sqrt(len(diffs))
 
 
-def pessimistic(loss: float, surprise: float, rows: int) -> float:
-    """The mean loss over ``rows`` observed rows plus :data:`UNSEEN` rows that each cost
-    ``surprise`` (for log loss: labelled with the class the model rules out most firmly).
+def pessimistic_gain(incumbent: float, challenger: float, regret: float, rows: int) -> float:
+    """The challenger's mean gain over the incumbent (their losses on ``rows`` observed rows)
+    once :data:`UNSEEN` more rows are added on which it loses ``regret`` each (for log loss:
+    each labelled with the class it rules out most firmly compared with the incumbent).
 
     When ``rows`` rows held none of a kind of row, the rule of three puts the 95% upper bound
-    of its rate at 3/rows: the guard prices a model's confidence at that rate, which matters
-    on small data and fades as rows grow."""
-    return (rows * loss + UNSEEN * surprise) / (rows + UNSEEN)
+    of its rate at 3/rows: the guard prices the challenger's extra confidence at that rate,
+    which matters on small data and fades as rows grow."""
+    return (rows * (incumbent - challenger) - UNSEEN * regret) / (rows + UNSEEN)
 
 
 def voting(members: Sequence[tuple[str, Any, float]], task: str) -> Any:

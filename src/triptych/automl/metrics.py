@@ -26,9 +26,15 @@ class Metric:
     task: str
     direction: str
     fn: Callable[[Any, Any, Any], float]
-    # an unbounded loss: the cost of a row whose label the model finds least likely, per row
-    # (mean over rows); None for a metric whose per-row cost is bounded by the data
-    surprise: Callable[[Any], float] | None = None
+    # an unbounded loss: regret(incumbent, challenger), what the challenger can lose to the
+    # incumbent on one row (mean over rows of the worst label); None for a metric whose
+    # per-row cost is bounded by the data
+    regret: Callable[[Any, Any], float] | None = None
+
+    @property
+    def unbounded(self) -> bool:
+        """Whether one row can cost without limit (log loss): see selection.displaces."""
+        return self.regret is not None
 
     def score(self, y: Any, pred: Any, classes: Any = None) -> float:
         return float(self.fn(y, pred, classes))
@@ -100,13 +106,19 @@ def _log_loss(y: Any, proba: Any, classes: Any) -> float:
     return float(log_loss(y, p / p.sum(axis=1, keepdims=True), labels=classes))
 
 
-def _log_loss_surprise(proba: Any) -> float:
-    """Mean over rows of -log(the smallest class probability): what a row costs when its
-    label is the one the model rules out most firmly."""
+def _log_loss_regret(incumbent: Any, challenger: Any) -> float:
+    """Mean over rows of the most the challenger's log loss can exceed the incumbent's on
+    that row: max over classes of log(p_incumbent / p_challenger), the row labelled with the
+    class the challenger rules out most firmly *compared with the incumbent*. Never negative
+    (both rows of probabilities sum to 1), and 0 only for identical predictions."""
     import numpy as np
 
-    p = np.clip(np.asarray(proba, dtype=np.float64), 1e-15, 1.0)
-    return float(np.mean(-np.log(p.min(axis=1) / p.sum(axis=1))))
+    def normalised(proba: Any) -> Any:
+        p = np.clip(np.asarray(proba, dtype=np.float64), 1e-15, 1.0)
+        return p / p.sum(axis=1, keepdims=True)
+
+    ratio = np.log(normalised(incumbent)) - np.log(normalised(challenger))
+    return float(np.mean(ratio.max(axis=1)))
 
 
 def _roc_auc(y: Any, proba: Any, classes: Any) -> float:
@@ -127,7 +139,7 @@ METRICS: dict[str, Metric] = {
         Metric("accuracy", "classification", "maximize", _accuracy),
         Metric("balanced_accuracy", "classification", "maximize", _balanced_accuracy),
         Metric("f1", "classification", "maximize", _f1),
-        Metric("log_loss", "classification", "minimize", _log_loss, _log_loss_surprise),
+        Metric("log_loss", "classification", "minimize", _log_loss, _log_loss_regret),
         Metric("roc_auc", "classification", "maximize", _roc_auc),
     )
 }
