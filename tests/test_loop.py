@@ -112,6 +112,13 @@ def test_drift_retrain_promote_watch_then_an_injected_worse_model_is_rolled_back
     rollback = next(e for e in registry.history("diabetes") if e.action == "loop.rollback")
     assert rollback.details is not None and rollback.details["deployment"] == "diabetes"
     assert len(checks.history("diabetes")) >= 2
+    # and the report tells the same story
+    from triptych.monitoring import report
+
+    shown = report.gather("diabetes")["loop"]
+    assert [a["action"] for a in shown["actions"]][:3] == trail[:3]
+    page = report.build("diabetes")
+    assert "Closed loop" in page and "rolled back v3 to v2" in page
 
 
 def test_dry_run_only_proposes(isolated: Path) -> None:

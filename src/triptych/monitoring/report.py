@@ -133,6 +133,7 @@ def gather(
         "drift": _drift_over_time(recorded, monitor),
         "performance": _performance(name, window_ms, period_start, end_ms, c),
         "alerts": _alerts(name, period_start, end_ms, c),
+        "loop": _loop(name, monitor, period_start, end_ms, c),
         "period": {
             "start_ms": period_start,
             "end_ms": end_ms,
@@ -430,6 +431,31 @@ def _alerts(name: str, start_ms: int | None, end_ms: int | None, c: Client) -> l
 
 # -- rendering ----------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=1)
+def _loop(
+    name: str, monitor: Monitor, start_ms: int | None, end_ms: int | None, c: Client
+) -> dict[str, Any] | None:
+    """The closed loop's policy and its actions in the period (oldest first), None when the
+    monitor has no policy and the loop never acted."""
+    from triptych.monitoring import loop
+    from triptych.monitoring.policy import followed_alias
+
+    try:
+        model, _ = followed_alias(name, client=c)
+    except TriptychError:
+        return None
+    actions = [
+        {"time": e.time, "action": e.action, "version": e.version, "reason": e.reason}
+        for e in loop.events(name, model, client=c)
+        if (start_ms is None or e.time >= start_ms) and (end_ms is None or e.time < end_ms)
+    ]
+    if monitor.policy is None and not actions:
+        return None
+    policy = None
+    if monitor.policy is not None:
+        policy = {**asdict(monitor.policy), "triggers": list(monitor.policy.triggers)}
+    return {"model": model, "policy": policy, "actions": actions}
+
+
 def chart_js() -> str:
     """The vendored Chart.js, checked to be safe inside a ``<script>`` element."""
     from importlib.resources import files

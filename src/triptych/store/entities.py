@@ -438,7 +438,7 @@ class LoopPolicy:
     pipeline: str  # a pipeline file (``path.py`` or ``path.py:function``)
     triggers: tuple[str, ...] = ("drift", "performance")
     schedule: str | None = None  # cron (UTC), with the "schedule" trigger
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False)  # hashable policy
     data_param: str | None = "ingest.source"
     target: str = "target"  # the label column of the reference data
     min_labels: int = 50
