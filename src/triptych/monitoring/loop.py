@@ -219,6 +219,7 @@ def _watch(
     rows = labelled_rows(name, move.time, now + 1, client=c)
     rows = rows[(rows["model_name"] == model) & (rows["model_version"] == new)]
     details: dict[str, Any] = {
+        "at": now,
         "version": new,
         "previous": previous,
         "since": move.time,
@@ -311,7 +312,12 @@ def _follow_reference(name: str, monitor: Monitor, c: Client) -> dict[str, str] 
 
 
 def _reasons(
-    check: CheckResult, policy: LoopPolicy, last_retrain: int | None, created: int, now: int
+    check: CheckResult,
+    policy: LoopPolicy,
+    champion: int,
+    last_retrain: int | None,
+    created: int,
+    now: int,
 ) -> list[str]:
     found = []
     d = check.drift
@@ -322,11 +328,18 @@ def _reasons(
             what += " and the predictions drifted"
         found.append(f"drift: {what}")
     p = check.performance
-    if "performance" in policy.triggers and p is not None and p["breached"]:
-        found.append(
-            f"performance: live {p['metric']} {p['decay']:.1%} worse than offline "
-            f"(limit {p['max_decay']:.0%})"
-        )
+    if "performance" in policy.triggers and p is not None and p["max_decay"] is not None:
+        from triptych.monitoring.checks import MIN_LABELS
+
+        # the served version's decay: an older version's rows in the window are history
+        mine = [v for v in p["versions"] if v["model_version"] == champion]
+        decays = [v["decay"] for v in mine if v["decay"] is not None]
+        labelled = sum(v["n_labelled"] for v in mine)
+        if decays and labelled >= MIN_LABELS and max(decays) > p["max_decay"]:
+            found.append(
+                f"performance: live {p['metric']} of v{champion} {max(decays):.1%} worse than "
+                f"offline (limit {p['max_decay']:.0%})"
+            )
     if "schedule" in policy.triggers and policy.schedule:
         from triptych.pipelines.schedules import latest_cron_time
 
@@ -349,11 +362,20 @@ def _trigger(
 ) -> Decision:
     from triptych.monitoring import checks
 
-    check = checks.run(name, end_ms=now, alerts=not dry_run, record=not dry_run, client=c)
-    retrains = [e for e in events(name, model, client=c) if e.action == RETRAIN]
+    done = events(name, model, client=c)
     # the tick's own clock, which a caller may set (a replay, a test), else the record time
-    last = int((retrains[-1].details or {}).get("at", retrains[-1].time)) if retrains else None
-    reasons = _reasons(check, policy, last, monitor.updated_at, now)
+    times = [int((e.details or {}).get("at", e.time)) for e in done]
+    retrains = [t for e, t in zip(done, times, strict=True) if e.action == RETRAIN]
+    last = retrains[-1] if retrains else None
+    # evidence from before the loop's last action describes a system that no longer exists
+    start = now - monitor.window_s * 1000
+    if times and start < max(times) < now:
+        start = max(times)
+    check = checks.run(
+        name, start_ms=start, end_ms=now, alerts=not dry_run, record=not dry_run, client=c
+    )
+    champion = c.store.get_model_version(model, alias=alias).version
+    reasons = _reasons(check, policy, champion, last, monitor.updated_at, now)
     if not reasons:
         return Decision(name, "none", "no trigger fired", dry_run, check=check)
     why = "; ".join(reasons)
