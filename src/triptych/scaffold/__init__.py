@@ -1,0 +1,1 @@
+"""Scaffolding and inspection of projects: ``triptych init``, ``ci`` and ``doctor``."""
