@@ -15,6 +15,7 @@ from triptych.cli import (
     automl,
     data,
     deploy,
+    doctor,
     experiments,
     lineage,
     models,
@@ -54,6 +55,7 @@ app.command("lineage")(lineage.lineage)
 app.command("predict")(predict.predict)
 app.command("smoke-test")(release.smoke_test)
 app.command("build-image")(release.build_image)
+app.command("doctor")(doctor.doctor)
 
 
 def _version(value: bool) -> None:
