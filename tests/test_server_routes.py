@@ -94,3 +94,17 @@ def test_the_policy_decides_every_non_public_route(sql: SqlStore) -> None:
         finally:
             remote.close()
         assert sql.list_experiments() == []
+
+
+def test_openapi_describes_every_store_endpoint(app: FastAPI) -> None:
+    schema = app.openapi()
+    validator = pytest.importorskip("openapi_spec_validator")
+    validator.validate(schema)
+    for endpoint in ENDPOINTS:
+        operation = schema["paths"][endpoint.url_path][endpoint.verb.lower()]
+        assert operation["description"], endpoint.method  # the contract's docstring
+        named = {p["name"] for p in operation.get("parameters", [])}
+        body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+        named |= set(body.get("schema", {}).get("properties", {}))
+        arguments = set(endpoint.signature.parameters) - {"self"}
+        assert named == arguments, endpoint.method

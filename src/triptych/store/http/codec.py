@@ -8,6 +8,9 @@ JSON stays standard.
 Decoding is deliberately *lenient*: a value that does not fit its hint is passed on as it is,
 so the store on the other side sees what the caller gave and raises its own, documented
 :class:`~triptych.errors.InvalidInput` (a bool where a number belongs stays a bool).
+
+Both directions compile a plan per hint once (cached): a search answer of a thousand runs is
+walked by a few closures per field, not re-interpreted from its type hints per value.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import math
 import numbers
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -28,8 +31,13 @@ import orjson
 from triptych.errors import InvalidInput
 
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_isfinite = math.isfinite
+
+Decoder = Callable[[Any], Any]
+Encoder = Callable[[Any, list[bool]], Any]  # (value, special) -> JSON data
 
 
+# -- the wire ------------------------------------------------------------------------------------
 def dumps(value: Any, hint: Any = Any) -> bytes:
     """``value`` (of type ``hint``) as JSON bytes.
 
@@ -39,13 +47,13 @@ def dumps(value: Any, hint: Any = Any) -> bytes:
     JavaScript-style tokens (``NaN``) that Python's json module reads: the rare request that
     carries one reaches the store as the caller gave it, and the store decides."""
     special: list[bool] = []
-    return _serialise(encode(value, hint, special), special)
+    return _serialise(_encoder(hint)(value, special), special)
 
 
 def dumps_arguments(arguments: Mapping[str, Any], hints: Mapping[str, Any]) -> bytes:
     """A call's arguments as one JSON object, each encoded by its own hint."""
     special: list[bool] = []
-    data = {k: encode(v, hints.get(k, Any), special) for k, v in arguments.items()}
+    data = {k: _encoder(hints.get(k, Any))(v, special) for k, v in arguments.items()}
     return _serialise(data, special)
 
 
@@ -65,140 +73,47 @@ def loads(raw: bytes) -> Any:
 
 def encode(value: Any, hint: Any = Any, special: list[bool] | None = None) -> Any:
     """``value`` as plain JSON data, guided by ``hint``; raises InvalidInput for what JSON
-    cannot carry. A non-finite float in free-form data is left as it is and noted in
-    ``special``."""
-    if value is None or isinstance(value, (str, bool)):
-        return value
-    hint = _unwrap(hint)
-    if isinstance(value, enum.Enum):
-        return encode(value.value, Any, special)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        if hint is float:
-            return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-        if special is None:
-            raise InvalidInput(f"{value} cannot be written as JSON")
-        special.append(True)
-        return value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        hints = field_hints(type(value))
-        return {
-            f.name: encode(getattr(value, f.name), hints.get(f.name, Any), special)
-            for f in dataclasses.fields(value)
-        }
-    args = typing.get_args(hint)
-    if isinstance(value, Mapping):
-        inner = args[1] if len(args) == 2 else Any
-        return {_key(k): encode(v, inner, special) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        if typing.get_origin(hint) is tuple and len(args) == len(value) and Ellipsis not in args:
-            return [encode(v, a, special) for v, a in zip(value, args, strict=True)]
-        inner = args[0] if args else Any
-        return [encode(v, inner, special) for v in value]
-    if isinstance(value, numbers.Integral):  # numpy integers
-        return int(value)
-    if isinstance(value, numbers.Real):  # numpy floats, Decimal-likes
-        return encode(float(value), hint, special)
-    raise InvalidInput(f"a {type(value).__name__} cannot be sent to the server: it is not JSON")
+    cannot carry. A non-finite float in free-form data is kept and noted in ``special``
+    (without ``special``, it raises)."""
+    if special is None:
+        noted: list[bool] = []
+        data = _encoder(hint)(value, noted)
+        if noted:
+            raise InvalidInput("a non-finite number in free-form data cannot be written as JSON")
+        return data
+    return _encoder(hint)(value, special)
+
+
+def decode(hint: Any, value: Any) -> Any:
+    """Rebuild ``value`` (plain JSON data) as the type ``hint`` names, leniently."""
+    return _decoder(hint)(value)
+
+
+# -- hints -----------------------------------------------------------------------------------------
+def _is_union(origin: Any) -> bool:
+    return origin is typing.Union or origin is types.UnionType
 
 
 def _unwrap(hint: Any) -> Any:
     """``X | None`` → ``X``; other unions → Any (encoding follows the value then)."""
-    origin = typing.get_origin(hint)
-    if origin is typing.Union or origin is types.UnionType:
+    if _is_union(typing.get_origin(hint)):
         arms = [a for a in typing.get_args(hint) if a is not type(None)]
         return arms[0] if len(arms) == 1 else Any
     return hint
 
 
-def _key(key: object) -> str:
-    if isinstance(key, str):
-        return key
-    raise InvalidInput(f"mapping keys must be text to be sent to the server, got {key!r}")
-
-
-def decode(hint: Any, value: Any) -> Any:
-    """Rebuild ``value`` (plain JSON data) as the type ``hint`` names, leniently."""
-    if value is None or hint is Any or hint is object:
-        return value
-    if isinstance(hint, TypeVar):
-        return value
-    origin = typing.get_origin(hint)
-    if origin is typing.Union or origin is types.UnionType:
-        arms = [a for a in typing.get_args(hint) if a is not type(None)]
-        return decode(arms[0], value) if len(arms) == 1 else _decode_union(arms, value)
-    if origin is None:
-        return _decode_plain(hint, value)
-    args = typing.get_args(hint)
-    if dataclasses.is_dataclass(origin):  # a generic record, e.g. Page[Run]
-        return _decode_record(origin, value, dict(zip(_parameters(origin), args, strict=False)))
-    if origin is tuple:
-        if not isinstance(value, list):
-            return value
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(decode(args[0], v) for v in value)
-        if len(args) == len(value):
-            return tuple(decode(a, v) for a, v in zip(args, value, strict=True))
-        return tuple(value)
-    if isinstance(origin, type) and issubclass(origin, Mapping):
-        if not isinstance(value, dict):
-            return value
-        inner = args[1] if len(args) == 2 else Any
-        return {k: decode(inner, v) for k, v in value.items()}
-    if isinstance(origin, type) and issubclass(origin, Sequence):
-        if not isinstance(value, list):
-            return value
-        inner = args[0] if args else Any
-        return [decode(inner, v) for v in value]
-    return value
-
-
-def _decode_union(arms: list[Any], value: Any) -> Any:
-    for arm in arms:
-        if dataclasses.is_dataclass(arm) and isinstance(value, dict):
-            return decode(arm, value)
-    return decode(arms[0], value)
-
-
-def _decode_plain(hint: Any, value: Any) -> Any:
-    if hint is float:
-        if isinstance(value, str):
-            return _SPECIAL.get(value, value)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        return value
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        try:
-            return hint(value)
-        except ValueError:
-            return value
-    if dataclasses.is_dataclass(hint):
-        return _decode_record(hint, value, {})
-    return value
-
-
-def _decode_record(cls: Any, value: Any, bound: dict[Any, Any]) -> Any:
-    if not isinstance(value, dict):
-        return value
-    hints = field_hints(cls)
-    unknown = set(value) - set(hints)
-    if unknown:
-        raise InvalidInput(f"unknown field(s) of {cls.__name__}: {', '.join(sorted(unknown))}")
-    kwargs = {k: decode(_bind(hints[k], bound), v) for k, v in value.items()}
-    try:
-        return cls(**kwargs)
-    except TypeError as e:
-        raise InvalidInput(f"invalid {cls.__name__}: {e}") from None
+@functools.cache
+def field_hints(cls: type) -> dict[str, Any]:
+    """The resolved type hints of a record's init fields."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
 
 
 def _parameters(cls: Any) -> tuple[Any, ...]:
     return tuple(getattr(cls, "__parameters__", ()))
 
 
-def _bind(hint: Any, bound: dict[Any, Any]) -> Any:
+def _bind(hint: Any, bound: Mapping[Any, Any]) -> Any:
     """``hint`` with a generic record's type variables bound (``list[T]`` → ``list[Run]``)."""
     if not bound:
         return hint
@@ -209,13 +124,251 @@ def _bind(hint: Any, bound: dict[Any, Any]) -> Any:
     if not args or origin is None:
         return hint
     rebound = tuple(_bind(a, bound) for a in args)
-    if origin is typing.Union or origin is types.UnionType:
+    if _is_union(origin):
         return typing.Union[rebound]  # noqa: UP007 (built at run time)
     return origin[rebound]
 
 
+def _is_record(hint: Any) -> bool:
+    return isinstance(hint, type) and dataclasses.is_dataclass(hint)
+
+
+def _is_mapping(origin: Any) -> bool:
+    return isinstance(origin, type) and issubclass(origin, Mapping)
+
+
+def _is_sequence(origin: Any) -> bool:
+    return isinstance(origin, type) and issubclass(origin, Sequence) and origin is not str
+
+
+# -- decoding --------------------------------------------------------------------------------------
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _float(value: Any) -> Any:
+    if type(value) is float:
+        return value
+    if isinstance(value, str):
+        return _SPECIAL.get(value, value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 @functools.cache
-def field_hints(cls: type) -> dict[str, Any]:
-    """The resolved type hints of a record's init fields."""
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+def _decoder(hint: Any) -> Decoder:
+    """The decoder of ``hint``; every decoder passes None and ill-fitting values through."""
+    if hint is Any or hint is object or isinstance(hint, TypeVar):
+        return _identity
+    origin = typing.get_origin(hint)
+    if _is_union(origin):
+        arms = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(arms) == 1:
+            return _decoder(arms[0])
+        return _union_decoder(tuple(arms))
+    if origin is None:
+        if hint is float:
+            return _float
+        if isinstance(hint, type) and issubclass(hint, enum.Enum):
+            return _enum_decoder(hint)
+        if dataclasses.is_dataclass(hint):
+            return _record_decoder(hint, ())
+        return _identity
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(origin):  # a generic record, e.g. Page[Run]
+        return _record_decoder(origin, tuple(zip(_parameters(origin), args, strict=False)))
+    if origin is tuple:
+        return _tuple_decoder(args)
+    if _is_mapping(origin):
+        inner = _decoder(args[1]) if len(args) == 2 else _identity
+        if inner is _identity:
+            return _identity
+        return lambda v: {k: inner(x) for k, x in v.items()} if type(v) is dict else v
+    if _is_sequence(origin):
+        item = _decoder(args[0]) if args else _identity
+        return lambda v: [item(x) for x in v] if type(v) is list else v
+    return _identity
+
+
+def _union_decoder(arms: tuple[Any, ...]) -> Decoder:
+    records = [_decoder(a) for a in arms if _is_record(a)]
+    first = _decoder(arms[0])
+
+    def decode_union(value: Any) -> Any:
+        if records and type(value) is dict:
+            return records[0](value)
+        return first(value)
+
+    return decode_union
+
+
+def _enum_decoder(cls: type[enum.Enum]) -> Decoder:
+    def decode_enum(value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return cls(value)
+        except ValueError:
+            return value
+
+    return decode_enum
+
+
+def _tuple_decoder(args: tuple[Any, ...]) -> Decoder:
+    if len(args) == 2 and args[1] is Ellipsis:
+        item = _decoder(args[0])
+        return lambda v: tuple(item(x) for x in v) if type(v) is list else v
+    items = [_decoder(a) for a in args]
+
+    def decode_tuple(value: Any) -> Any:
+        if type(value) is not list:
+            return value
+        if len(value) != len(items):
+            return tuple(value)
+        return tuple(d(x) for d, x in zip(items, value, strict=True))
+
+    return decode_tuple
+
+
+def _record_decoder(cls: Any, bound: tuple[tuple[Any, Any], ...]) -> Decoder:
+    binding = dict(bound)
+    fields = {k: _decoder(_bind(h, binding)) for k, h in field_hints(cls).items()}
+    known = fields.keys()
+
+    def decode_record(value: Any) -> Any:
+        if type(value) is not dict:
+            return value
+        if not value.keys() <= known:
+            unknown = ", ".join(sorted(set(value) - set(known)))
+            raise InvalidInput(f"unknown field(s) of {cls.__name__}: {unknown}")
+        try:
+            return cls(**{k: fields[k](x) for k, x in value.items()})
+        except TypeError as e:
+            raise InvalidInput(f"invalid {cls.__name__}: {e}") from None
+
+    return decode_record
+
+
+# -- encoding --------------------------------------------------------------------------------------
+def _any(value: Any, special: list[bool]) -> Any:
+    """Encode a value of unknown type (free-form data, or one that does not fit its hint)."""
+    if value is None or type(value) in (str, bool, int):
+        return value
+    if isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, enum.Enum):
+        return _any(value.value, special)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not _isfinite(value):
+            special.append(True)
+        return float(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _encoder(type(value))(value, special)
+    if isinstance(value, Mapping):
+        return {_key(k): _any(v, special) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_any(v, special) for v in value]
+    if isinstance(value, numbers.Integral):  # numpy integers
+        return int(value)
+    if isinstance(value, numbers.Real):  # numpy floats, Decimal-likes
+        return _any(float(value), special)
+    raise InvalidInput(f"a {type(value).__name__} cannot be sent to the server: it is not JSON")
+
+
+def _key(key: object) -> str:
+    if isinstance(key, str):
+        return key
+    raise InvalidInput(f"mapping keys must be text to be sent to the server, got {key!r}")
+
+
+def _float_encoder(value: Any, special: list[bool]) -> Any:
+    if type(value) is float:
+        if _isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, int)):
+        return _float_encoder(float(value), special)
+    return _any(value, special)
+
+
+def _text_encoder(value: Any, special: list[bool]) -> Any:
+    return value if type(value) is str else _any(value, special)
+
+
+@functools.cache
+def _encoder(hint: Any) -> Encoder:
+    """The encoder of ``hint``: fast where the value fits the hint, generic where it does not."""
+    hint = _unwrap(hint)
+    if hint is Any or hint is object or isinstance(hint, TypeVar):
+        return _any
+    if hint is float:
+        return _float_encoder
+    if hint is str:
+        return _text_encoder
+    origin = typing.get_origin(hint)
+    if origin is None:
+        if dataclasses.is_dataclass(hint):
+            return _record_encoder(hint)
+        return _any
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(origin):
+        return _record_encoder(origin)  # the items' own classes guide the rest
+    if _is_mapping(origin):
+        return _mapping_encoder(_encoder(args[1]) if len(args) == 2 else _any)
+    if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+        return _fixed_tuple_encoder(tuple(_encoder(a) for a in args))
+    if origin is tuple or _is_sequence(origin):
+        item = _encoder(args[0]) if args else _any
+
+        def encode_items(value: Any, special: list[bool]) -> Any:
+            if isinstance(value, (list, tuple)):
+                return [item(x, special) for x in value]
+            return _any(value, special)
+
+        return encode_items
+    return _any
+
+
+def _mapping_encoder(inner: Encoder) -> Encoder:
+    def encode_mapping(value: Any, special: list[bool]) -> Any:
+        if not isinstance(value, Mapping):
+            return _any(value, special)
+        if (
+            inner is _text_encoder
+            and type(value) is dict
+            and all(type(k) is str and type(v) is str for k, v in value.items())
+        ):
+            return value  # text to text (params, tags): as it is
+        return {_key(k): inner(v, special) for k, v in value.items()}
+
+    return encode_mapping
+
+
+def _fixed_tuple_encoder(items: tuple[Encoder, ...]) -> Encoder:
+    def encode_tuple(value: Any, special: list[bool]) -> Any:
+        if isinstance(value, (list, tuple)) and len(value) == len(items):
+            return [e(x, special) for e, x in zip(items, value, strict=True)]
+        return _any(value, special)
+
+    return encode_tuple
+
+
+def _record_encoder(cls: Any) -> Encoder:
+    plan: list[tuple[str, Encoder]] | None = None
+    record: Any = cls
+
+    def encode_record(value: Any, special: list[bool]) -> Any:
+        nonlocal plan
+        if type(value) is not cls:
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                return _encoder(type(value))(value, special)
+            return _any(value, special)
+        if plan is None:  # built on first use (a record may refer to itself), then swapped in
+            hints: dict[str, Any] = field_hints(record)
+            plan = [(f.name, _encoder(hints.get(f.name, Any))) for f in dataclasses.fields(record)]
+        return {name: e(getattr(value, name), special) for name, e in plan}
+
+    return encode_record
