@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import automl as bench
+import _automl_workers as bench  # benchmarks/: the splits and datasets of the benchmark
+from _automl_report import SHORT_NAMES
+from automl import worker_env
 
 DEFAULT_DIR = Path("/tmp/automl-dev")
 
@@ -77,7 +79,7 @@ def search(args: argparse.Namespace) -> None:
             cmd = [sys.executable, __file__, "_one", dataset, str(split), "--dir", str(args.dir)]
             cmd += ["--budget", str(args.budget), "--cv", str(args.cv)]
             proc = subprocess.run(
-                cmd, env=bench.worker_env(1), capture_output=True, text=True, check=False
+                cmd, env=worker_env(1), capture_output=True, text=True, check=False
             )
             if proc.returncode:
                 print(proc.stderr[-2000:], file=sys.stderr)
@@ -243,7 +245,7 @@ def _describe(choice: Any, study: Study) -> str:
     parts = []
     for n, w in choice.members.items():
         params = by_number[n].params
-        name = bench.SHORT_NAMES.get(params.get("estimator"), params.get("estimator"))
+        name = SHORT_NAMES.get(params.get("estimator"), params.get("estimator"))
         if params.get("expansion", "none") != "none":
             name += "+" + str(params["expansion"])
         parts.append(name if len(choice.members) == 1 else f"{name}:{w:.2f}")
