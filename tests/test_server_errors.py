@@ -3,7 +3,9 @@ client raising the very class the server's store raised."""
 
 from __future__ import annotations
 
+import os
 import socket
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -135,5 +137,26 @@ def test_no_server_is_store_unavailable() -> None:
         with pytest.raises(StoreUnavailable, match="cannot reach") as caught:
             remote.list_experiments()
         assert "triptych server" in (caught.value.hint or "")
+    finally:
+        remote.close()
+
+
+def test_a_forked_child_opens_its_own_connections(server: LiveServer) -> None:
+    remote = HttpStore(server.url)
+    try:
+        remote.create_experiment("parent")
+        with warnings.catch_warnings():  # Python 3.12+ warns about fork with threads running
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the child: the parent's kept-alive socket must not be reused
+            code = 0
+            try:
+                remote.create_experiment("child")
+            except BaseException:
+                code = 1
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert sorted(e.name for e in remote.list_experiments()) == ["child", "parent"]
     finally:
         remote.close()

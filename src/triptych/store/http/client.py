@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -40,14 +41,20 @@ class HttpStore(MetadataStore):
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        from triptych import __version__
-
         self.url = url
         self._where = redact(url)
-        self._http = httpx.Client(
-            base_url=url.rstrip("/"),
-            timeout=timeout,
-            transport=transport or httpx.HTTPTransport(retries=2),  # connect errors only
+        self._timeout = timeout
+        self._transport = transport
+        self._pid = os.getpid()
+        self._http = self._connect()
+
+    def _connect(self) -> httpx.Client:
+        from triptych import __version__
+
+        return httpx.Client(
+            base_url=self.url.rstrip("/"),
+            timeout=self._timeout,
+            transport=self._transport or httpx.HTTPTransport(retries=2),  # connect errors only
             headers={
                 "user-agent": f"triptych/{__version__}",
                 "accept": "application/json",
@@ -70,6 +77,8 @@ class HttpStore(MetadataStore):
                 params += [(name, query_value(v)) for v in values if v is not None]
         else:
             content = dumps_arguments(arguments, endpoint.hints)
+        if self._pid != os.getpid():  # a forked child must not share its parent's sockets
+            self._pid, self._http = os.getpid(), self._connect()
         try:
             response = self._http.request(
                 endpoint.verb,
