@@ -240,14 +240,19 @@ VARIANTS: dict[str, Callable[[Study], Any]] = {
 }
 
 
+def _name(params: dict[str, Any]) -> str:
+    """``svm``, ``logistic+poly2``, ``hgb``: the estimator (short) and its expansion."""
+    name = str(SHORT_NAMES.get(params.get("estimator"), params.get("estimator")))
+    if params.get("expansion", "none") != "none":
+        name += "+" + str(params["expansion"])
+    return name
+
+
 def _describe(choice: Any, study: Study) -> str:
     by_number = {t.number: t for t in study.trials}
     parts = []
     for n, w in choice.members.items():
-        params = by_number[n].params
-        name = SHORT_NAMES.get(params.get("estimator"), params.get("estimator"))
-        if params.get("expansion", "none") != "none":
-            name += "+" + str(params["expansion"])
+        name = _name(by_number[n].params)
         parts.append(name if len(choice.members) == 1 else f"{name}:{w:.2f}")
     return "+".join(parts)
 
@@ -285,10 +290,93 @@ def replay(args: argparse.Namespace) -> None:
             print(line, flush=True)
 
 
+def _unpaired_price(study: Study, incumbent: Any, challenger: Any) -> bool:
+    """The price before the paired one: each model paid the three unseen rows at its own
+    firmest-ruled-out class (mean over rows of -log of its smallest probability)."""
+    import numpy as np
+
+    def pessimistic(oof: Any) -> float:
+        p = np.clip(np.asarray(oof, dtype=np.float64), 1e-15, 1.0)
+        surprise = float(np.mean(-np.log(p.min(axis=1) / p.sum(axis=1))))
+        rows = len(study.data.y)
+        loss = study.metric.loss(study.data.y, oof, study.data.classes)
+        return (rows * loss + 3 * surprise) / (rows + 3)
+
+    return pessimistic(challenger) < pessimistic(incumbent)
+
+
+def trials(args: argparse.Namespace) -> None:
+    """Every distinct complete non-baseline trial against the baseline: which beat it by two
+    standard errors on the folds, which of those pass the unpaired and the paired (current)
+    price, and how each did against the baseline on the test part."""
+    from triptych.automl import ensemble, selection, space
+    from triptych.automl.search import OOF_ATTR, contained, decode_oof
+
+    for dataset in args.datasets:
+        folder = args.dir / dataset
+        splits = sorted(int(p.stem) for p in folder.glob("*.json")) if folder.exists() else []
+        counted = 0
+        passed: dict[str, list[tuple[int, str, float]]] = {
+            "folds": [],
+            "unpaired": [],
+            "paired": [],
+        }
+        for split in (s for s in splits if s >= args.first_split):
+            study = Study(args.dir, dataset, split)
+            base = _base_trial(study)
+            rows = len(study.data.y)
+
+            def oof(trial: Any, rows: int = rows, study: Study = study) -> Any:
+                return decode_oof(trial.user_attrs[OOF_ATTR], rows, study.ctx.task)
+
+            def test(trial: Any, study: Study = study) -> float:
+                with contained():
+                    model = space.build(dict(trial.params), study.ctx)
+                    model.fit(study.prepared.X, study.prepared.y)
+                proba = model.predict_proba(study.X_test)
+                return study.metric.score(study.y_test.to_numpy(), proba, study.data.classes)
+
+            seen = {json.dumps(base.params, sort_keys=True)}
+            base_oof, base_test = oof(base), None
+            base_folds = selection.fold_losses(study.metric, study.data, base_oof)
+            for trial in sorted(study.trials, key=lambda t: (t.value is None, t.value)):
+                key = json.dumps(trial.params, sort_keys=True)
+                if trial.state.name != "COMPLETE" or OOF_ATTR not in trial.user_attrs:
+                    continue
+                if key in seen:
+                    continue
+                seen.add(key)
+                counted += 1
+                challenger = oof(trial)
+                folds = selection.fold_losses(study.metric, study.data, challenger)
+                if not ensemble.clearly_better(base_folds, folds, selection.UNBOUNDED_ERRORS):
+                    continue
+                base_test = test(base) if base_test is None else base_test
+                entry = (split, _name(trial.params), test(trial) - base_test)
+                passed["folds"].append(entry)
+                if _unpaired_price(study, base_oof, challenger):
+                    passed["unpaired"].append(entry)
+                if selection.displaces(study.metric, study.data, base_oof, challenger):
+                    passed["paired"].append(entry)
+        print(f"{dataset}: {counted} distinct complete non-baseline trials")
+        for name, entries in passed.items():
+            diffs = [d for _, _, d in entries]
+            label = "" if name == "folds" else f" and pass the {name} price"
+            line = f"  beat the baseline by 2 SE on the folds{label}: {len(entries)}"
+            if diffs:
+                worse, better = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
+                line += f"; test minus baseline: mean {statistics.fmean(diffs):+.4f}"
+                line += f", worse {worse}, better {better}, worst {max(diffs):+.4f}"
+            print(line)
+            if name != "folds" and len(entries) <= 10:
+                for split, what, d in entries:
+                    print(f"    split {split} {what}: {d:+.4f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("search", "replay"):
+    for name in ("search", "replay", "trials"):
         p = sub.add_parser(name)
         p.add_argument("--datasets", default="wine", type=lambda s: s.split(","))
         p.add_argument("--first-split", type=int, default=100)
@@ -297,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--splits", type=int, default=30)
             p.add_argument("--budget", type=float, default=10.0)
             p.add_argument("--cv", type=int, default=5)
-        else:
+        elif name == "replay":
             p.add_argument("--variants", type=lambda s: s.split(","))
             p.add_argument("--per-split", action="store_true")
     one = sub.add_parser("_one")
@@ -313,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.first_split < 10:
             parser.error("splits 0-9 are the benchmark's: design on others (100 and up)")
         search(args)
+    elif args.command == "trials":
+        trials(args)
     else:
         replay(args)
     return 0
