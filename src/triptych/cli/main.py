@@ -13,10 +13,12 @@ import typer
 
 from triptych.cli import (
     automl,
+    ci,
     data,
     deploy,
     doctor,
     experiments,
+    init,
     lineage,
     models,
     monitor,
@@ -56,6 +58,8 @@ app.command("predict")(predict.predict)
 app.command("smoke-test")(release.smoke_test)
 app.command("build-image")(release.build_image)
 app.command("doctor")(doctor.doctor)
+app.command("init")(init.init)
+app.command("ci")(ci.ci)
 
 
 def _version(value: bool) -> None:
