@@ -101,24 +101,9 @@ def checks_run(
     deployment: str, *, client: Client | None = None, create: bool = False
 ) -> str | None:
     """The id of the deployment's checks run (oldest if several), created when asked."""
-    c = _client(client)
-    quoted = deployment.replace("'", "''")
-    page = c.search_runs(None, f"tags.`{CHECKS_TAG}` = '{quoted}'", ["start_time ASC"], 1)
-    if page.items:
-        return page.items[0].run_id
-    if not create:
-        return None
-    from triptych.monitoring.labels import MONITORING_EXPERIMENT
+    from triptych.monitoring.runs import storage_run
 
-    experiment = c.store.get_or_create_experiment(MONITORING_EXPERIMENT)
-    run = c.create_run(
-        experiment.experiment_id,
-        name=f"checks {deployment}",
-        tags={CHECKS_TAG: deployment},
-        capture=False,
-    )
-    c.set_terminated(run.run_id)  # a storage run: no heartbeat to miss
-    return run.run_id
+    return storage_run(CHECKS_TAG, deployment, "checks", client=_client(client), create=create)
 
 
 # -- the data of a window -----------------------------------------------------------------------

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
     from triptych.tracking.client import Client
 
-MONITORING_EXPERIMENT = "monitoring"
 LABELS_TAG = "triptych.monitoring.labels"
 PREFIX = "labels"
 COLUMNS = ("request_id", "label")
@@ -170,21 +169,10 @@ def labels_run(
     deployment: str, *, client: Client | None = None, create: bool = False
 ) -> str | None:
     """The id of the deployment's labels run (oldest if several), created when asked."""
-    c = _client(client)
+    from triptych.monitoring.runs import storage_run
+
     name = _check_deployment(deployment)
-    quoted = name.replace("'", "''")
-    page = c.search_runs(None, f"tags.`{LABELS_TAG}` = '{quoted}'", ["start_time ASC"], 1)
-    if page.items:
-        return page.items[0].run_id
-    if not create:
-        return None
-    experiment = c.store.get_or_create_experiment(MONITORING_EXPERIMENT)
-    run = c.create_run(
-        experiment.experiment_id, name=f"labels {name}", tags={LABELS_TAG: name}, capture=False
-    )
-    # A storage run, not a process: finished at once so that no heartbeat sweep marks it dead.
-    c.set_terminated(run.run_id)
-    return run.run_id
+    return storage_run(LABELS_TAG, name, "labels", client=_client(client), create=create)
 
 
 def read(
