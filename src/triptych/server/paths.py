@@ -35,9 +35,12 @@ def register_segment() -> None:
         register_url_convertor(SEGMENT, _Segment())
 
 
-def argument(text: str) -> str:
+_REWRITTEN = "triptych.escaped_slashes"
+
+
+def argument(scope: Any, text: str) -> str:
     """A path argument as the client gave it."""
-    return text.replace("%2F", "/")
+    return text.replace("%2F", "/") if scope.get(_REWRITTEN) else text
 
 
 class EncodedSlashes:
@@ -51,5 +54,5 @@ class EncodedSlashes:
         if raw and _ESCAPED_SLASH.search(raw):
             parts = _ESCAPED_SLASH.split(raw)
             path = "%2F".join(unquote(p.decode("latin-1"), encoding="utf-8") for p in parts)
-            scope = {**scope, "path": path}
+            scope = {**scope, "path": path, _REWRITTEN: True}
         await self.app(scope, receive, send)

@@ -35,8 +35,6 @@ class ServerSettings:
                 f"the server's own store cannot be another server ({self.store})",
                 hint="give it a database: --store sqlite:///path.db or postgresql+psycopg://…",
             )
-        if self.workers > 1 and scheme_of(self.store) == "sqlite":
-            pass  # fine: SQLite in WAL mode takes several writer processes (they queue)
 
     def to_env(self) -> None:
         os.environ[SETTINGS_ENV] = json.dumps(asdict(self))

@@ -55,7 +55,9 @@ def _handler(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
 
     async def handle(request: Request) -> Response:
         arguments: dict[str, Any] = {
-            name: from_query(hints[name], [paths.argument(request.path_params[name])])
+            name: from_query(
+                hints[name], [paths.argument(request.scope, request.path_params[name])]
+            )
             for name in path_args
         }
         if endpoint.in_query:
