@@ -11,6 +11,9 @@ def init(
     project: Path = typer.Argument(
         None, help="The new project's folder; its name gives the package name."
     ),
+    from_notebook: Path = typer.Option(
+        None, "--from-notebook", help="Convert this .ipynb into the project's script and steps."
+    ),
     force: bool = typer.Option(
         False, "--force", help="Write into a non-empty folder (existing files are kept)."
     ),
@@ -22,11 +25,18 @@ def init(
     from triptych.cli import output
     from triptych.errors import InvalidInput
 
-    if project is None:
-        raise InvalidInput("give the project's folder", hint="triptych init my-project")
-    from triptych.scaffold import init as scaffold
+    if from_notebook is not None:
+        from triptych.scaffold import notebook
 
-    result = scaffold.init(project, force=force, git=git)
+        result = notebook.init_from_notebook(from_notebook, project, force=force, git=git)
+    else:
+        if project is None:
+            raise InvalidInput(
+                "give the project's folder", hint="triptych init my-project (or --from-notebook)"
+            )
+        from triptych.scaffold import init as scaffold
+
+        result = scaffold.init(project, force=force, git=git)
     if json_out:
         output.print_json(result.to_dict())
         return

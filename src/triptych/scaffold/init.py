@@ -129,6 +129,7 @@ def render(
         "pipeline": PIPELINE,
         "python": f"{sys.version_info.major}.{sys.version_info.minor}",
         "triptych_version": __version__,
+        "notebook": "",  # the source notebook, for a project made by --from-notebook
         **context,
     }
     prefix = f"{template}/"
