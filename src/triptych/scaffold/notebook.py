@@ -28,6 +28,7 @@ from typing import Any
 
 from triptych.errors import InvalidInput, NotFound
 from triptych.scaffold import init as scaffold
+from triptych.scaffold import names
 
 PARAMETERS_TAG = "parameters"
 # Cell magics whose body is still Python: the magic line is dropped, the code kept.
@@ -150,8 +151,8 @@ class Conversion:
         ]
         for s in self.sections:
             if len(s.outputs) > 1:
-                names = ", ".join(repr(o) for o in s.outputs)
-                out.append(f"{s.name} = step(outputs=({names}))(steps.{s.name})")
+                listed = ", ".join(repr(o) for o in s.outputs)
+                out.append(f"{s.name} = step(outputs=({listed}))(steps.{s.name})")
             else:
                 out.append(f"{s.name} = step(steps.{s.name})")
         out += ["", "", "@pipeline", f"def {self.pipeline}({self._signature()}) -> None:"]
@@ -250,7 +251,7 @@ def convert(path: str | Path, *, module: str | None = None) -> Conversion:
     for code that does not parse."""
     path = Path(path)
     nb = read(path)
-    module = module or _identifier(path.stem, "notebook")
+    module = module or names.identifier(path.stem, "notebook")
     dropped: list[str] = []
     problems: list[str] = []
     params: dict[str, Any] = {}
@@ -319,15 +320,15 @@ def convert(path: str | Path, *, module: str | None = None) -> Conversion:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 helpers.append((number, stmt, "\n".join([*lead, *own]).strip("\n")))
                 continue
-            if _calls(stmt, "get_ipython"):
+            if names.calls(stmt, "get_ipython"):
                 problems.append(f"cell {number}: `{_short(stmt)}` needs IPython: removed")
                 continue
-            if _calls(stmt, "display"):
+            if names.calls(stmt, "display"):
                 problems.append(
                     f"cell {number}: display() of rich output becomes print(): `{_short(stmt)}`"
                 )
                 own = [re.sub(r"\bdisplay\(", "print(", line) for line in own]
-            if _has_multiline_string(stmt):  # indenting the lines would change the string
+            if names.has_multiline_string(stmt):  # indenting the lines would change the string
                 own = ast.unparse(stmt).splitlines()
             current.body += [*lead, *own]
             current.statements.append(stmt)
@@ -342,7 +343,7 @@ def convert(path: str | Path, *, module: str | None = None) -> Conversion:
     conversion = Conversion(
         source=path.name,
         module=module,
-        pipeline=_identifier(path.stem, "notebook"),
+        pipeline=names.identifier(path.stem, "notebook"),
         title=title,
         params=params,
         imports=imports,
@@ -447,16 +448,16 @@ def _dataflow(c: Conversion, helpers: list[tuple[int, ast.stmt, str]]) -> None:
     """Name the sections, and work out what each takes from earlier ones and passes on."""
     module_names = set(_BUILTINS)
     for line in c.imports:
-        module_names |= _bound_by(ast.parse(line).body[0])
+        module_names |= names.bound_by(ast.parse(line).body[0])
     module_names |= {h.name for _, h, _ in helpers}  # type: ignore[attr-defined]
     every: set[str] = set(module_names) | set(c.params)
     for s in c.sections:
         for stmt in s.statements:
-            every |= _loads(stmt) | _bound_by(stmt)
+            every |= names.loads(stmt) | names.bound_by(stmt)
     taken = every | set(keyword.kwlist) | {"main", "steps", "step", "pipeline", "PARAMS"}
     taken.add(c.pipeline)
     for s in c.sections:
-        s.name = _unique(_identifier(s.title, "step"), taken)
+        s.name = names.unique(names.identifier(s.title, "step"), taken)
         taken.add(s.name)
 
     latest: dict[str, Section] = {}  # name → the last section that bound or read it
@@ -464,7 +465,7 @@ def _dataflow(c: Conversion, helpers: list[tuple[int, ast.stmt, str]]) -> None:
     for s in c.sections:
         bound: set[str] = set()
         for stmt in s.statements:
-            for name in sorted(_loads(stmt) - bound - module_names, key=str):
+            for name in sorted(names.loads(stmt) - bound - module_names, key=str):
                 if name in s.inputs or name in s.params:
                     continue
                 if name in latest:
@@ -478,7 +479,7 @@ def _dataflow(c: Conversion, helpers: list[tuple[int, ast.stmt, str]]) -> None:
                         f"cell {s.cells[0]}: `{name}` is used but no earlier cell defines it"
                     )
                     bound.add(name)
-            bound |= _bound_by(stmt)
+            bound |= names.bound_by(stmt)
         s.binds = bound
         for name in bound:
             if name in first_bound and name in latest and latest[name] is not s:
@@ -493,7 +494,7 @@ def _dataflow(c: Conversion, helpers: list[tuple[int, ast.stmt, str]]) -> None:
         for name in [*s.inputs, *bound]:
             latest[name] = s
     for number, helper, _ in helpers:
-        free = _loads(helper) - _bound_by_inside(helper) - module_names - set(c.params)
+        free = names.loads(helper) - names.bound_inside(helper) - module_names - set(c.params)
         for name in sorted(free & set(first_bound)):
             c.problems.append(
                 f"cell {number}: `{helper.name}` reads the notebook variable `{name}`: "  # type: ignore[attr-defined]
@@ -502,67 +503,7 @@ def _dataflow(c: Conversion, helpers: list[tuple[int, ast.stmt, str]]) -> None:
 
 
 def _loads_of(s: Section) -> set[str]:
-    return set().union(*(_loads(stmt) for stmt in s.statements)) if s.statements else set()
-
-
-def _loads(node: ast.AST) -> set[str]:
-    """Names read anywhere in ``node`` that it does not bind locally (comprehension variables,
-    lambda and function arguments)."""
-    loaded = {
-        n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
-    }
-    local: set[str] = set()
-    for n in ast.walk(node):
-        if isinstance(n, ast.comprehension):
-            local |= {t.id for t in ast.walk(n.target) if isinstance(t, ast.Name)}
-        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            a = n.args
-            local |= {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
-            local |= {x.arg for x in (a.vararg, a.kwarg) if x is not None}
-            if not isinstance(n, ast.Lambda):
-                local |= _bound_by_inside(n)
-    return loaded - local
-
-
-def _bound_by_inside(fn: ast.AST) -> set[str]:
-    body = getattr(fn, "body", [])
-    return set().union(*(_bound_by(s) for s in body)) if isinstance(body, list) else set()
-
-
-def _bound_by(stmt: ast.AST) -> set[str]:
-    """Names a statement binds in its own scope (not inside functions or comprehensions)."""
-    names: set[str] = set()
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-            return
-        if isinstance(
-            node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-        ):
-            return
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                names.add((alias.asname or alias.name).split(".")[0])
-            return
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
-            names.add(node.target.id)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            names.add(node.name)
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(stmt)
-    return names
-
-
-def _calls(stmt: ast.AST, function: str) -> bool:
-    return any(
-        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == function
-        for n in ast.walk(stmt)
-    )
+    return set().union(*(names.loads(stmt) for stmt in s.statements)) if s.statements else set()
 
 
 def _notebook_only(stmt: ast.Import | ast.ImportFrom) -> bool:
@@ -572,38 +513,9 @@ def _notebook_only(stmt: ast.Import | ast.ImportFrom) -> bool:
     return any(m.split(".")[0] in _NOTEBOOK_ONLY for m in modules)
 
 
-def _has_multiline_string(stmt: ast.AST) -> bool:
-    return any(
-        isinstance(n, (ast.Constant, ast.JoinedStr))
-        and (isinstance(n, ast.JoinedStr) or isinstance(n.value, str))
-        and n.lineno != n.end_lineno
-        for n in ast.walk(stmt)
-    )
-
-
 def _short(stmt: ast.AST) -> str:
     text = ast.unparse(stmt).splitlines()[0]
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _identifier(text: str, fallback: str) -> str:
-    name = re.sub(r"\W+", "_", text.strip().lower()).strip("_")[:40].strip("_")
-    if not name:
-        return fallback
-    if name[0].isdigit() or keyword.iskeyword(name):
-        name = f"{fallback}_{name}"
-    return name
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    if name not in taken:
-        return name
-    if f"{name}_step" not in taken:
-        return f"{name}_step"
-    n = 2
-    while f"{name}_{n}" in taken:
-        n += 1
-    return f"{name}_{n}"
 
 
 def init_from_notebook(
