@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from triptych.server import errors, openapi
 from triptych.server.paths import EncodedSlashes
 from triptych.server.permissions import OpenPolicy, Policy, check_routes
-from triptych.server.routes import docs, health
+from triptych.server.routes import blobs, docs, health
 from triptych.server.routes import store as store_routes
 from triptych.server.settings import ServerSettings
 
@@ -71,6 +71,7 @@ def create_app(
     health.add_routes(app)
     docs.add_routes(app)
     store_routes.add_routes(app)
+    blobs.add_routes(app)
     openapi.install(app)
     app.add_middleware(EncodedSlashes)
     check_routes(app)
