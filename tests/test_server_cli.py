@@ -65,7 +65,8 @@ def db(tmp_path: Path) -> str:
 @pytest.fixture
 def server(tmp_path: Path, db: str) -> Iterator[str]:
     port = _free_port()
-    process = _start(["--port", str(port), "--store", db], tmp_path)
+    artifacts = str(tmp_path / "server-artifacts")
+    process = _start(["--port", str(port), "--store", db, "--artifacts", artifacts], tmp_path)
     url = f"http://127.0.0.1:{port}"
     try:
         assert _wait_healthy(url, process)["status"] == "ok"
@@ -82,14 +83,21 @@ def test_server_answers_health_and_the_api(server: str) -> None:
     assert httpx.get(f"{server}/docs").status_code == 200
 
 
-def test_tracking_through_the_server(server: str, db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tracking_through_the_server(
+    server: str, db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import triptych
 
     monkeypatch.setenv("TRIPTYCH_TRACKING_URI", server)
+    monkeypatch.setenv("TRIPTYCH_ARTIFACT_URI", server)  # artifact bytes through it too
     with triptych.start_run(experiment="remote", name="ridge") as run:
         triptych.log_param("alpha", 0.5)
         for step in range(100):
             triptych.log_metric("loss", 1 / (step + 1), step=step)
+        triptych.log_text("hello team", "notes/readme.txt")
+    assert triptych.Client().read_artifact(run.run_id, "notes/readme.txt") == b"hello team"
+    stored = list((tmp_path / "server-artifacts").rglob("*"))
+    assert any(p.is_file() and p.read_bytes() == b"hello team" for p in stored)
     local = SqlStore(db)  # what the server wrote, read straight from its database
     try:
         got = local.get_run(run.run_id)

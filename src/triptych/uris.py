@@ -31,6 +31,8 @@ METADATA_BACKENDS: dict[str, Backend] = {
 ARTIFACT_BACKENDS: dict[str, Backend] = {
     "file": Backend("triptych.artifacts.fs:FsspecArtifactStore"),
     "s3": Backend("triptych.artifacts.fs:FsspecArtifactStore", "s3", "s3fs"),
+    "http": Backend("triptych.artifacts.http:HttpArtifactStore"),
+    "https": Backend("triptych.artifacts.http:HttpArtifactStore"),
 }
 
 

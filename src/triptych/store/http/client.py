@@ -98,7 +98,7 @@ class HttpStore(MetadataStore):
                 hint="start it with `triptych server`, or check TRIPTYCH_TRACKING_URI",
             ) from e
         if response.status_code >= 400:
-            raise _error(response, endpoint)
+            raise error_from(response, f"{endpoint.verb} {endpoint.url_path}", self._where)
         try:
             data = loads(response.content)
         except ValueError as e:
@@ -117,7 +117,7 @@ def _segment(value: object) -> str:
     return quote(text, safe="")
 
 
-def _error(response: httpx.Response, endpoint: Endpoint) -> TriptychError:
+def error_from(response: httpx.Response, what: str, where: str) -> TriptychError:
     """The triptych error a failed answer carries (the server's class, message and hint)."""
     try:
         body = loads(response.content)
@@ -125,8 +125,8 @@ def _error(response: httpx.Response, endpoint: Endpoint) -> TriptychError:
         body = None
     if not isinstance(body, dict) or "message" not in body:
         return StoreUnavailable(
-            f"{endpoint.verb} {endpoint.url_path} failed with HTTP {response.status_code}",
-            hint="is TRIPTYCH_TRACKING_URI the address of a triptych server?",
+            f"{what} on {where} failed with HTTP {response.status_code}",
+            hint="is this the address of a triptych server?",
         )
     cls = getattr(errors, str(body.get("error")), None)
     if not (isinstance(cls, type) and issubclass(cls, TriptychError)) or cls is errors.StepFailed:

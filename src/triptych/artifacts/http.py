@@ -1,0 +1,217 @@
+"""Artifact bytes through the team server (``http(s)://host:5000`` as the artifact root).
+
+The artifact store contract over ``/api/v1/blobs/{digest}`` (see ``triptych.server.routes.
+blobs``). An upload is skipped when the server already has the digest, and streamed from the
+file otherwise; a download is streamed and, if the connection breaks, resumed from the byte it
+stopped at (``Range``), up to a few times. Every read is verified against the digest here, on
+the client, whatever the server says.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from triptych.artifacts.base import (
+    CHUNK,
+    ArtifactStore,
+    Blob,
+    VerifyingReader,
+    check_digest,
+    digest_bytes,
+    digest_file,
+)
+from triptych.errors import InvalidInput, StoreUnavailable
+from triptych.uris import redact
+
+RESUMES = 5  # how many times one download picks up again after a broken connection
+TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+
+
+class HttpArtifactStore(ArtifactStore):
+    """Blobs kept by the triptych server at ``root``. Thread-safe."""
+
+    def __init__(self, root: str, **_: Any) -> None:
+        self.root = root
+        self._where = redact(root)
+        self._pid = os.getpid()
+        self._http = self._connect()
+
+    def _connect(self) -> httpx.Client:
+        from triptych import __version__
+
+        return httpx.Client(
+            base_url=self.root.rstrip("/"),
+            timeout=TIMEOUT,
+            transport=httpx.HTTPTransport(retries=2),
+            headers={"user-agent": f"triptych/{__version__}"},
+        )
+
+    def __repr__(self) -> str:
+        return f"HttpArtifactStore({self._where!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __del__(self) -> None:  # the contract has no close: the pool goes with the store
+        http = getattr(self, "_http", None)
+        if http is not None:
+            http.close()
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._pid != os.getpid():  # a forked child must not share its parent's sockets
+            self._pid, self._http = os.getpid(), self._connect()
+        return self._http
+
+    def _url(self, digest: str) -> str:
+        return f"/api/v1/blobs/{check_digest(digest)}"
+
+    # -- writes ------------------------------------------------------------------------------
+    def put_file(self, local_path: Path) -> Blob:
+        local_path = Path(local_path)
+        if not local_path.is_file():
+            raise InvalidInput(f"{local_path} is not a file")
+        blob = digest_file(local_path)
+        if self.exists(blob.digest):
+            return blob
+
+        def body() -> Iterator[bytes]:
+            with open(local_path, "rb") as f:
+                while chunk := f.read(CHUNK):
+                    yield chunk
+
+        return self._put(blob, body)
+
+    def put_bytes(self, data: bytes) -> Blob:
+        blob = digest_bytes(data)
+        if self.exists(blob.digest):
+            return blob
+        return self._put(blob, lambda: iter((data,)))
+
+    def _put(self, blob: Blob, body: Any) -> Blob:
+        url = self._url(blob.digest)
+        for attempt in range(3):  # a content-addressed PUT is idempotent: retry it whole
+            try:
+                response = self.client.put(
+                    url,
+                    content=body(),
+                    headers={
+                        "content-type": "application/octet-stream",
+                        "content-length": str(blob.size),
+                    },
+                )
+                break
+            except httpx.TransportError as e:
+                if attempt == 2:
+                    raise self._unreachable(e) from e
+        _raise_for(response, self._where)
+        return blob
+
+    def delete(self, digest: str) -> None:
+        try:
+            response = self.client.delete(self._url(digest))
+        except httpx.TransportError as e:
+            raise self._unreachable(e) from e
+        _raise_for(response, self._where)
+
+    # -- reads ---------------------------------------------------------------------------------
+    def exists(self, digest: str) -> bool:
+        try:
+            response = self.client.head(self._url(digest))
+        except httpx.TransportError as e:
+            raise self._unreachable(e) from e
+        if response.status_code == 404:
+            return False
+        _raise_for(response, self._where)
+        return True
+
+    @contextmanager
+    def open(self, digest: str) -> Iterator[VerifyingReader]:
+        stream = _ResumingStream(self, digest)
+        try:
+            stream.start()
+            yield VerifyingReader(stream, digest, f"{digest[:12]}… from {self._where}")
+        finally:
+            stream.close()
+
+    def _unreachable(self, error: Exception) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"cannot reach the triptych server at {self._where} for artifacts: {error}",
+            hint="start it with `triptych server`, or check TRIPTYCH_ARTIFACT_URI",
+        )
+
+
+class _ResumingStream:
+    """A blob's bytes as a readable stream that re-requests from where it was cut off."""
+
+    def __init__(self, store: HttpArtifactStore, digest: str) -> None:
+        self._store = store
+        self._url = store._url(digest)
+        self._received = 0  # bytes that came over the network, returned or buffered
+        self._resumes = 0
+        self._response: httpx.Response | None = None
+        self._chunks: Iterator[bytes] = iter(())
+        self._buffer = b""
+
+    def start(self) -> None:
+        headers = {"range": f"bytes={self._received}-"} if self._received else {}
+        client = self._store.client
+        try:
+            response = client.send(
+                client.build_request("GET", self._url, headers=headers), stream=True
+            )
+        except httpx.TransportError as e:
+            raise self._store._unreachable(e) from e
+        if response.status_code >= 400:
+            response.read()
+            response.close()
+            _raise_for(response, self._store._where)
+        if self._received and response.status_code != 206:
+            response.close()
+            raise StoreUnavailable(f"{self._store._where} cannot resume a download")
+        self._response = response
+        self._chunks = response.iter_raw(CHUNK)
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            while chunk := self._next():
+                self._buffer += chunk
+            data, self._buffer = self._buffer, b""
+            return data
+        while len(self._buffer) < size and (chunk := self._next()):
+            self._buffer += chunk
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+    def _next(self) -> bytes:
+        while True:
+            try:
+                chunk = next(self._chunks, b"")
+            except httpx.TransportError as e:
+                if self._resumes >= RESUMES:
+                    raise self._store._unreachable(e) from e
+                self._resumes += 1
+                self.close()
+                self.start()  # from byte self._received on
+                continue
+            self._received += len(chunk)
+            return chunk
+
+    def close(self) -> None:
+        if self._response is not None:
+            self._response.close()
+            self._response = None
+
+
+def _raise_for(response: httpx.Response, where: str) -> None:
+    if response.status_code < 400:
+        return
+    from triptych.store.http.client import error_from
+
+    raise error_from(response, f"{response.request.method} {response.request.url.path}", where)
