@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from triptych.server import errors, openapi
+from triptych.server import errors, openapi, ui
 from triptych.server.paths import EncodedSlashes
 from triptych.server.permissions import OpenPolicy, Policy, check_routes
 from triptych.server.routes import blobs, docs, health
@@ -72,6 +72,7 @@ def create_app(
     docs.add_routes(app)
     store_routes.add_routes(app)
     blobs.add_routes(app)
+    ui.add_routes(app)
     openapi.install(app)
     app.add_middleware(EncodedSlashes)
     check_routes(app)

@@ -1,0 +1,362 @@
+"""Pages of experiments and runs: the runs table, a run, and runs side by side.
+
+The routes read the store on ``request.app.state`` and shape what it returns for the
+templates (columns, chart series); the filter language and paging are the store's own
+(``triptych.store.search``), so the page filters exactly as ``triptych runs list`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Query
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from triptych.errors import InvalidInput, NotFound, TriptychError
+from triptych.server.ui.templating import add_page, render
+
+if TYPE_CHECKING:
+    from triptych.store.base import MetadataStore
+    from triptych.store.entities import ArtifactEntry, Run
+
+PAGE_SIZES = (25, 50, 100, 200)
+MAX_COLUMNS = 12  # params or metrics shown as columns; the run page shows them all
+MAX_CHARTS = 24  # metric histories read for one page
+MAX_ARTIFACTS = 500
+PREVIEW_BYTES = 64 * 1024  # the largest preview; bigger files show their first 64 KB
+PREVIEW_MAX_FILE = 16 * 1024 * 1024  # files larger than this are not read at all
+TEXT_SUFFIXES = (
+    ".txt", ".json", ".yaml", ".yml", ".md", ".csv", ".tsv", ".log", ".py", ".toml", ".diff",
+    ".cfg", ".ini", ".html", ".sql", ".sh", ".r", ".xml",
+)  # fmt: skip
+COMPARE_MIN, COMPARE_MAX = 2, 10
+
+
+def _store(request: Request) -> MetadataStore:
+    store: MetadataStore = request.app.state.store
+    return store
+
+
+def home(request: Request) -> Response:
+    """The UI's front door: the experiments."""
+    return RedirectResponse("/ui/experiments", status_code=307)
+
+
+def ui_home(request: Request) -> Response:
+    return RedirectResponse("/ui/experiments", status_code=307)
+
+
+def experiments(request: Request) -> Response:
+    """Every active experiment, oldest first, with a link to its runs."""
+    items = _store(request).list_experiments()
+    return render(request, "experiments.html", section="runs", experiments=items)
+
+
+# -- the runs table -----------------------------------------------------------------------------
+def sort_order(order: str) -> tuple[str, str]:
+    """``"metrics.mse DESC"`` → ``("metrics.mse", "DESC")``; ``""`` → newest first."""
+    parts = order.split()
+    if not parts:
+        return "start_time", "DESC"
+    key = " ".join(parts[:-1]) if parts[-1].upper() in ("ASC", "DESC") else " ".join(parts)
+    direction = parts[-1].upper() if parts[-1].upper() in ("ASC", "DESC") else "ASC"
+    return key, direction
+
+
+def columns(runs: Sequence[Run], limit: int = MAX_COLUMNS) -> tuple[list[str], list[str]]:
+    """The param and metric keys of a page of runs, most common first, then by name."""
+
+    def keys(maps: Sequence[Any]) -> list[str]:
+        counts: dict[str, int] = {}
+        for mapping in maps:
+            for key in mapping:
+                counts[key] = counts.get(key, 0) + 1
+        return sorted(counts, key=lambda k: (-counts[k], k))[:limit]
+
+    return keys([r.params for r in runs]), keys([r.metrics for r in runs])
+
+
+def order_key(key: str) -> str:
+    """A column key as the ordering language writes it (backticks for odd characters)."""
+    entity, _, name = key.partition(".")
+    if name and not all(c.isalnum() or c in "_-./:" for c in name):
+        return f"{entity}.`{name}`"
+    return key
+
+
+def runs(
+    request: Request,
+    experiment_id: str,
+    filter: str = Query("", max_length=4000),
+    order: str = Query("", max_length=500),
+    page_token: str | None = Query(None, max_length=2000),
+    size: int = Query(50),
+) -> Response:
+    """The runs of one experiment: filtered, ordered, one page at a time (htmx swaps only
+    the table). A bad filter shows the store's one-line error with status 400."""
+    store = _store(request)
+    experiment = store.get_experiment(experiment_id)
+    size = size if size in PAGE_SIZES else 50
+    key, direction = sort_order(order)
+    context: dict[str, Any] = {
+        "section": "runs",
+        "experiment": experiment,
+        "filter": filter,
+        "order": order,
+        "sort_key": key,
+        "sort_dir": direction,
+        "size": size,
+        "sizes": PAGE_SIZES,
+        "page_token": page_token,
+        "error": None,
+        "runs": [],
+        "next_token": None,
+        "params": [],
+        "metrics": [],
+        "order_key": order_key,
+    }
+    status = 200
+    try:
+        found = store.search_runs(
+            [experiment_id],
+            filter.strip(),
+            order_by=[order] if order.strip() else (),
+            max_results=size,
+            page_token=page_token or None,
+        )
+    except InvalidInput as e:
+        context["error"] = e
+        status = 400
+    else:
+        context["runs"] = found.items
+        context["next_token"] = found.next_page_token
+        context["params"], context["metrics"] = columns(found.items)
+    template = "runs_table.html" if _partial(request) else "runs.html"
+    return render(request, template, status, **context)
+
+
+def _partial(request: Request) -> bool:
+    """An htmx request for a part of the page (not a history restore, which wants it all)."""
+    headers = request.headers
+    return headers.get("HX-Request") == "true" and headers.get("HX-History-Restore-Request") != (
+        "true"
+    )
+
+
+# -- one run ------------------------------------------------------------------------------------
+def metric_charts(store: MetadataStore, runs: Sequence[Run]) -> list[dict[str, Any]]:
+    """One chart per metric key with a line per run, for keys logged at more than one step
+    in at least one run (a single value is a table cell, not a chart)."""
+    keys = sorted({k for run in runs for k in run.metrics})[:MAX_CHARTS]
+    charts = []
+    for key in keys:
+        series = []
+        for run in runs:
+            if key not in run.metrics:
+                continue
+            points = [[m.step, _finite(m.value)] for m in store.get_metric_history(run.run_id, key)]
+            series.append({"label": run.name or run.run_id[:8], "points": points})
+        if any(len(s["points"]) > 1 for s in series):
+            charts.append({"kind": "lines", "x": "step", "y": key, "series": series})
+    return charts
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def user_tags(run: Run) -> tuple[dict[str, str], dict[str, str]]:
+    """The run's tags split into the user's and triptych's own (``triptych.*``)."""
+    mine = {k: v for k, v in sorted(run.tags.items()) if not k.startswith("triptych.")}
+    system = {k: v for k, v in sorted(run.tags.items()) if k.startswith("triptych.")}
+    return mine, system
+
+
+def previewable(entry: ArtifactEntry) -> bool:
+    return (
+        not entry.is_dir
+        and (entry.size or 0) <= PREVIEW_MAX_FILE
+        and entry.path.lower().endswith(TEXT_SUFFIXES)
+    )
+
+
+def run(request: Request, run_id: str) -> Response:
+    """A run: params, tags, metrics and their charts, artifacts, and the fingerprint."""
+    store = _store(request)
+    found = store.get_run(run_id)
+    experiment = store.get_experiment(found.experiment_id)
+    environment = None
+    if found.fingerprint and found.fingerprint.env_digest:
+        try:
+            environment = store.get_environment(found.fingerprint.env_digest)
+        except NotFound:
+            environment = None
+    artifacts = store.walk_artifacts(run_id)
+    mine, system = user_tags(found)
+    return render(
+        request,
+        "run.html",
+        section="runs",
+        run=found,
+        experiment=experiment,
+        tags=mine,
+        system_tags=system,
+        charts=metric_charts(store, [found]),
+        artifacts=artifacts[:MAX_ARTIFACTS],
+        more_artifacts=max(0, len(artifacts) - MAX_ARTIFACTS),
+        previewable=previewable,
+        environment=environment,
+        models=store.model_versions_of_runs([run_id]),
+        parent=_maybe_run(store, found.parent_run_id),
+    )
+
+
+def _maybe_run(store: MetadataStore, run_id: str | None) -> Run | None:
+    if not run_id:
+        return None
+    try:
+        return store.get_run(run_id)
+    except NotFound:
+        return None
+
+
+def preview_text(data: bytes, path: str, truncated: bool) -> str:
+    """Bytes as text for a preview: JSON indented when it parses whole, else decoded with
+    replacement characters. The template escapes it."""
+    text = data.decode("utf-8", errors="replace")
+    if path.lower().endswith(".json") and not truncated:
+        try:
+            return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        except ValueError:
+            return text
+    return text
+
+
+def preview(request: Request, run_id: str, path: str = Query(..., max_length=1000)) -> Response:
+    """The first 64 KB of a small text artifact, as an escaped fragment (loaded by htmx when
+    its row is opened)."""
+    store = _store(request)
+    entry = store.get_artifact(run_id, path)
+    context: dict[str, Any] = {"entry": entry, "text": None, "note": None}
+    artifacts = request.app.state.artifacts
+    if not previewable(entry):
+        context["note"] = "no preview for this kind of file or size"
+    elif artifacts is None or entry.digest is None:
+        context["note"] = "the server has no artifact store to read from"
+    else:
+        try:
+            with artifacts.open(entry.digest) as reader:
+                data = reader.read(PREVIEW_BYTES + 1)
+        except TriptychError as e:
+            context["note"] = f"cannot read it: {e.message}"
+        else:
+            truncated = len(data) > PREVIEW_BYTES
+            context["text"] = preview_text(data[:PREVIEW_BYTES], entry.path, truncated)
+            context["truncated"] = truncated
+    return render(request, "preview.html", **context)
+
+
+# -- compare runs -------------------------------------------------------------------------------
+def _number(text: str | None) -> float | None:
+    try:
+        value = float(text) if text is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
+def scale(values: Sequence[str | float | None]) -> list[float | None]:
+    """One parallel-coordinates axis in [0, 1]: numbers from the smallest to the largest (a
+    constant axis sits at 0.5); anything else spread evenly in sorted order. None stays."""
+    present = [v for v in values if v is not None]
+    numbers = [v if isinstance(v, float) else _number(v) for v in present]
+    if present and all(n is not None for n in numbers):
+        finite = [n for n in numbers if n is not None]
+        low, high = min(finite), max(finite)
+        spread = {
+            v: 0.5 if high == low else (n - low) / (high - low)
+            for v, n in zip(present, finite, strict=True)
+        }
+    else:
+        levels = sorted({str(v) for v in present})
+        step = 1 / (len(levels) - 1) if len(levels) > 1 else 0.0
+        spread = {v: (levels.index(str(v)) * step if len(levels) > 1 else 0.5) for v in present}
+    return [None if v is None else spread[v] for v in values]
+
+
+def parallel(runs: Sequence[Run], metric: str | None) -> dict[str, Any] | None:
+    """Parallel coordinates of the params that differ between ``runs`` and one metric, each
+    axis scaled by :func:`scale`; tooltips show the raw values."""
+    keys = sorted({k for r in runs for k in r.params})
+    varying = [k for k in keys if len({r.params.get(k) for r in runs}) > 1]
+    axes: list[tuple[str, list[str | float | None]]] = [
+        (f"params.{k}", [r.params.get(k) for r in runs]) for k in varying
+    ]
+    if metric:
+        axes.append((f"metrics.{metric}", [_finite_or_none(r.metrics.get(metric)) for r in runs]))
+    if not axes:
+        return None
+    scaled = [scale(values) for _, values in axes]
+    series = [
+        {
+            "label": r.name or r.run_id[:8],
+            "values": [column[i] for column in scaled],
+            "raw": [None if values[i] is None else str(values[i]) for _, values in axes],
+        }
+        for i, r in enumerate(runs)
+    ]
+    return {"kind": "parallel", "axes": [name for name, _ in axes], "series": series}
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def compare(
+    request: Request,
+    run: list[str] = Query([]),
+    metric: str | None = Query(None, max_length=250),
+) -> Response:
+    """2 to 10 runs side by side: params and metrics (differences marked), overlaid metric
+    charts, and parallel coordinates of the params against one metric."""
+    ids = list(dict.fromkeys(r for r in run if r))
+    if not COMPARE_MIN <= len(ids) <= COMPARE_MAX:
+        raise InvalidInput(
+            f"compare needs {COMPARE_MIN} to {COMPARE_MAX} runs, got {len(ids)}",
+            hint="tick the runs to compare in the runs table",
+        )
+    store = _store(request)
+    chosen = [store.get_run(i) for i in ids]
+    metric_keys = sorted({k for r in chosen for k in r.metrics})
+    param_keys = sorted({k for r in chosen for k in r.params})
+    if metric not in metric_keys:
+        metric = metric_keys[0] if metric_keys else None
+    return render(
+        request,
+        "compare.html",
+        section="runs",
+        runs=chosen,
+        param_rows=[
+            (k, values, len(set(values)) > 1)
+            for k in param_keys
+            for values in [[r.params.get(k) for r in chosen]]
+        ],
+        metric_keys=metric_keys,
+        metric=metric,
+        charts=metric_charts(store, chosen),
+        parallel=parallel(chosen, metric),
+    )
+
+
+def add_routes(app: FastAPI) -> None:
+    add_page(app, "/", home)
+    add_page(app, "/ui/", ui_home)
+    add_page(app, "/ui/experiments", experiments)
+    add_page(app, "/ui/experiments/{experiment_id}/runs", runs)
+    add_page(app, "/ui/runs/{run_id}", run)
+    add_page(app, "/ui/runs/{run_id}/preview", preview)
+    add_page(app, "/ui/compare", compare)
