@@ -44,7 +44,7 @@ def test_a_failing_gate_stops_the_rest_unless_keep_going(tmp_path: Path) -> None
 def test_missing_ruff_and_missing_tests_are_skips_not_failures(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(gates, "_ruff", lambda: None)
+    monkeypatch.setattr(gates, "ruff_command", lambda: None)
     report = gates.run(tmp_path, only=["lint", "unit", "data"])
     assert {g.name: g.status for g in report.gates} == dict.fromkeys(
         ("lint", "unit", "data"), "skipped"

@@ -51,5 +51,5 @@ def init(
     for note in result.notes:
         console.print(f"  [yellow]could not convert[/] {esc(note)}")
     console.print(
-        f"next: cd {esc(result.path)} && pip install -e '.[dev]' && triptych ci", highlight=False
+        esc(f"next: cd {result.path} && pip install -e '.[dev]' && triptych ci"), highlight=False
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -170,7 +171,7 @@ class _Runner:
             if done.returncode == 5 and "pytest" in command:  # pytest: no tests collected
                 return GateResult(name, SKIPPED, detail="no tests collected", commands=commands)
             if done.returncode != 0:
-                last = _last_line(text)
+                last = _summary_line(text)
                 result.status = FAILED
                 result.detail = f"{' '.join(command[2:] or command)} exited {done.returncode}"
                 result.detail += f": {last}" if last else ""
@@ -181,7 +182,7 @@ class _Runner:
         return result
 
     def lint(self) -> GateResult:
-        ruff = _ruff()
+        ruff = ruff_command()
         if ruff is None:
             return GateResult("lint", SKIPPED, detail="ruff is not installed: pip install ruff")
         return self._command(
@@ -325,7 +326,7 @@ class _in_project:
             sys.path.remove(self.added)
 
 
-def _ruff() -> list[str] | None:
+def ruff_command() -> list[str] | None:
     if importlib.util.find_spec("ruff") is not None:
         return [sys.executable, "-m", "ruff"]
     found = shutil.which("ruff")
@@ -336,6 +337,14 @@ def _child_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     return env
+
+
+def _summary_line(text: str) -> str:
+    """ruff's "Found 3 errors." or "1 file would be reformatted", else the last line."""
+    for line in reversed(text.splitlines()):
+        if re.match(r"^(Found \d+ error|\d+ files? would be reformatted)", line.strip()):
+            return line.strip()
+    return _last_line(text)
 
 
 def _last_line(text: str) -> str:
@@ -350,4 +359,4 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-__all__ = ["GATES", "Config", "GateResult", "Report", "parse_only", "run"]
+__all__ = ["GATES", "Config", "GateResult", "Report", "parse_only", "ruff_command", "run"]

@@ -95,7 +95,8 @@ class Conversion:
             "",
             *self.imports,
             "",
-            f"PARAMS = {self.params!r}  # the notebook's parameters cell (params.yaml overrides)",
+            "# The notebook's parameters cell (the project's params.yaml overrides it).",
+            f"PARAMS = {self.params!r}",
         ]
         for helper in self.helpers:
             out += ["", "", helper.rstrip()]
@@ -330,6 +331,8 @@ def convert(path: str | Path, *, module: str | None = None) -> Conversion:
                 own = [re.sub(r"\bdisplay\(", "print(", line) for line in own]
             if names.has_multiline_string(stmt):  # indenting the lines would change the string
                 own = ast.unparse(stmt).splitlines()
+            if stmt is tree.body[-1] and _displayed(stmt):  # the cell's output: printed
+                own = [f"print({ast.unparse(stmt.value)})"]  # type: ignore[attr-defined]
             current.body += [*lead, *own]
             current.statements.append(stmt)
             if number not in current.cells:
@@ -513,6 +516,14 @@ def _notebook_only(stmt: ast.Import | ast.ImportFrom) -> bool:
     return any(m.split(".")[0] in _NOTEBOOK_ONLY for m in modules)
 
 
+def _displayed(stmt: ast.stmt) -> bool:
+    """A cell's last statement that a notebook shows as the cell's output (a bare value, not
+    a call made for its effect)."""
+    return isinstance(stmt, ast.Expr) and not isinstance(
+        stmt.value, (ast.Call, ast.Constant, ast.Await, ast.Yield, ast.YieldFrom)
+    )
+
+
 def _short(stmt: ast.AST) -> str:
     text = ast.unparse(stmt).splitlines()[0]
     return text if len(text) <= 60 else text[:57] + "..."
@@ -542,7 +553,33 @@ def init_from_notebook(
     files["CONVERSION.md"] = c.report()
     files[f"tests/unit/test_{c.module}.py"] = _test_file(c, package)
     files[f"notebooks/{notebook.name}"] = notebook.read_text(encoding="utf-8")
+    _tidy_code(files, [f"src/{package}/{c.module}.py", pipeline, f"tests/unit/test_{c.module}.py"])
     return scaffold.write(target, name, package, files, force=force, git=git, notes=c.problems)
+
+
+def _tidy_code(files: dict[str, str], paths: list[str]) -> None:
+    """Format the generated code and sort its imports with ruff, as the project's lint gate
+    will check them, when ruff is installed (the notebook's own style issues stay for the
+    lint gate to report)."""
+    import subprocess
+    import tempfile
+
+    from triptych.scaffold.gates import ruff_command
+
+    ruff = ruff_command()
+    if ruff is None:
+        return
+    with tempfile.TemporaryDirectory(prefix="triptych-notebook-") as tmp:
+        root = Path(tmp)
+        for relative in [*paths, "pyproject.toml"]:
+            (root / relative).parent.mkdir(parents=True, exist_ok=True)
+            (root / relative).write_text(files[relative], encoding="utf-8")
+        for args in (["check", "--fix", "--select", "I", "--quiet"], ["format", "--quiet"]):
+            subprocess.run(
+                [*ruff, *args, *paths], cwd=root, capture_output=True, check=False, timeout=60
+            )
+        for relative in paths:
+            files[relative] = (root / relative).read_text(encoding="utf-8")
 
 
 def _test_file(c: Conversion, package: str) -> str:
