@@ -160,3 +160,25 @@ def test_a_forked_child_opens_its_own_connections(server: LiveServer) -> None:
         assert sorted(e.name for e in remote.list_experiments()) == ["child", "parent"]
     finally:
         remote.close()
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    from triptych.server.settings import ServerSettings
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'limited.db'}")
+    server = LiveServer(store)
+    server.app.state.settings = ServerSettings(store=store.url, max_body=1000)
+    with server, httpx.Client(base_url=f"{server.url}/api/v1") as api:
+        big = {"name": "x" * 5000}
+        message = _error(api.post("/experiments", json=big), 400, "InvalidInput")["message"]
+        assert "over 1,000 bytes" in message
+
+        def chunks() -> Iterator[bytes]:  # no content-length: counted while streaming
+            yield b'{"name": "'
+            yield b"y" * 5000
+            yield b'"}'
+
+        streamed = api.post("/experiments", content=chunks())
+        assert "over 1,000 bytes" in _error(streamed, 400, "InvalidInput")["message"]
+        assert api.post("/experiments", json={"name": "small"}).status_code == 200
+    store.close()

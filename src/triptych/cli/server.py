@@ -22,6 +22,11 @@ def server(
         "--unsafe-no-auth",
         help="Listen on a non-loopback address although authentication is not built yet.",
     ),
+    max_body: int = typer.Option(
+        64 * 1024 * 1024,
+        "--max-body-size",
+        help="Largest JSON request in bytes (artifact uploads stream and are not limited).",
+    ),
     access_log: bool = typer.Option(False, "--access-log", help="Log each request."),
 ) -> None:
     """Run the team server: the store's REST API under /api/v1, OpenAPI at /docs, /health.
@@ -47,6 +52,7 @@ def server(
         port=port,
         workers=workers,
         access_log=access_log,
+        max_body=max_body,
     )
     console = output.console(stderr=True)
 

@@ -22,12 +22,15 @@ class ServerSettings:
     workers: int = 1
     access_log: bool = False
     title: str = "triptych"
+    max_body: int = 64 * 1024 * 1024  # bytes of one JSON request (blob uploads stream to disk)
 
     def check(self) -> None:
         from triptych.uris import scheme_of
 
         if self.workers < 1:
             raise InvalidInput(f"--workers must be at least 1, got {self.workers}")
+        if self.max_body < 1:
+            raise InvalidInput(f"the body-size limit must be positive, got {self.max_body}")
         if not 0 < self.port < 65536:
             raise InvalidInput(f"invalid port {self.port}")
         if scheme_of(self.store) in ("http", "https"):

@@ -67,7 +67,8 @@ def _handler(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                 if values and p.name not in path_args:
                     arguments[p.name] = from_query(hints[p.name], values)
         else:
-            arguments.update(_body(await request.body(), hints, names - path_args))
+            raw = await _read(request, request.app.state.settings.max_body)
+            arguments.update(_body(raw, hints, names - path_args))
         for p in params:
             if p.name not in arguments and p.default is inspect.Parameter.empty:
                 if endpoint.in_query and is_sequence(hints[p.name]):
@@ -81,6 +82,28 @@ def _handler(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
 
     handle.__name__ = endpoint.method
     return handle
+
+
+async def _read(request: Request, limit: int) -> bytes:
+    """The request body, refused past ``limit`` bytes before it is all in memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(int(declared), limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(size, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(size: int, limit: int) -> InvalidInput:
+    return InvalidInput(
+        f"the request body is over {limit:,} bytes ({size:,} so far)",
+        hint="send smaller batches, or raise the server's limit",
+    )
 
 
 def _body(raw: bytes, hints: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
