@@ -100,3 +100,11 @@ def test_the_cli_prints_json_and_exits_1_on_a_failure(tmp_path: Path) -> None:
     )
     assert table.returncode == 0, table.stderr
     assert "passed" in table.stdout and "data" in table.stdout
+
+
+def test_a_pipeline_that_does_not_import_fails_the_train_gate(tmp_path: Path) -> None:
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "training.py").write_text("import not_a_module_anywhere\n")
+    report = gates.run(tmp_path, only=["train"])
+    assert report.gates[0].status == "failed"
+    assert "ModuleNotFoundError" in report.gates[0].detail

@@ -225,6 +225,8 @@ class _Runner:
             if failed is not None:
                 self.pipeline_run = failed.run_id
             return GateResult("train", FAILED, detail=e.message, output=e.hint or "")
+        except Exception as e:  # the project's own code failed to import or plan
+            return GateResult("train", FAILED, detail=f"{type(e).__name__}: {e}"[:300])
         self.pipeline_run = result.run_id
         reused = sum(1 for s in result.steps.values() if s.cache in ("hit", "resumed"))
         return GateResult(
@@ -240,6 +242,8 @@ class _Runner:
                 return self._read_gate()
         except TriptychError as e:
             return GateResult("gate", FAILED, detail=e.message, output=e.hint or "")
+        except Exception as e:  # the pipeline file no longer imports
+            return GateResult("gate", FAILED, detail=f"{type(e).__name__}: {e}"[:300])
 
     def _read_gate(self) -> GateResult:
         from triptych.pipelines.runner import TAG_FROM, TAG_PARENT
