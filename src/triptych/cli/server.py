@@ -29,8 +29,9 @@ def server(
     ),
     access_log: bool = typer.Option(False, "--access-log", help="Log each request."),
 ) -> None:
-    """Run the team server: the store's REST API under /api/v1, OpenAPI at /docs, /health.
-    Point clients at it with TRIPTYCH_TRACKING_URI=http://HOST:PORT."""
+    """Run the team server: the store's REST API and artifact bytes under /api/v1, OpenAPI
+    at /docs, /health. Point clients at it with TRIPTYCH_TRACKING_URI=http://HOST:PORT (and
+    TRIPTYCH_ARTIFACT_URI=http://HOST:PORT for artifacts)."""
     from triptych import config
     from triptych.cli import output
     from triptych.errors import InvalidInput
