@@ -171,3 +171,33 @@ def test_widgets_and_get_ipython_are_reported(tmp_path: Path) -> None:
     assert "`import ipywidgets as widgets` needs a notebook" in problems
     assert "`widgets` is used but no earlier cell defines it" in problems
     assert "needs IPython" in problems
+
+
+def test_loops_augmented_assignments_and_helpers_are_read_as_python_reads_them(
+    tmp_path: Path,
+) -> None:
+    path = _write(
+        tmp_path / "flow.ipynb",
+        new_code_cell("import numpy as np\ntotal = 0\nfiles = !ls\nscale = 3"),
+        new_code_cell(
+            "%%capture\nfor i in range(3):\n    %time total += i\n    !echo hi\n"
+            "def f(v):\n    return v * scale\nsquares = [k * k for k in range(4)]\nnp?"
+        ),
+        new_code_cell("total += 1\nresult = f(total) + sum(squares)\nresult"),
+        new_code_cell("%%writefile notes.txt\nhello"),
+    )
+    c = notebook.convert(path)
+    assert [(s.inputs, s.outputs) for s in c.sections] == [
+        ([], ["total"]),
+        (["total"], ["total", "squares"]),  # `total += i` in the loop reads and passes it on
+        (["total", "squares"], []),
+    ]
+    problems = "\n".join(c.problems)
+    assert "`i` is used" not in problems  # the loop binds it
+    assert "`files = !ls` assigns the output of a shell escape" in problems
+    assert "cell 4: a %%writefile cell is not Python" in problems
+    assert "`f` reads the notebook variable `scale`" in problems
+    script = c.script()
+    assert "        total += i\n" in script and "pass  # dropped: !echo hi" in script
+    assert "    print(result)\n" in script  # the cell's shown value
+    compile(script, "flow.py", "exec")

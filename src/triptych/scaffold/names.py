@@ -27,7 +27,56 @@ def loads(node: ast.AST) -> set[str]:
             local |= {x.arg for x in (a.vararg, a.kwarg) if x is not None}
             if not isinstance(n, ast.Lambda):
                 local |= bound_inside(n)
+    loaded |= {  # `x += 1` reads x
+        n.target.id
+        for n in ast.walk(node)
+        if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)
+    }
     return loaded - local
+
+
+def free_reads(stmts: list[ast.stmt], bound: set[str]) -> list[str]:
+    """The names ``stmts`` read before they bind them, in order, following the statements
+    inside loops, ``with`` and ``try`` blocks (a ``for`` target is bound for its body).
+    ``bound`` (the names bound before) grows with what the statements bind."""
+    found: list[str] = []
+
+    def note(names: set[str]) -> None:
+        found.extend(n for n in sorted(names) if n not in bound and n not in found)
+
+    def walk(block: list[ast.stmt]) -> None:
+        for stmt in block:
+            if isinstance(stmt, (ast.For, ast.AsyncFor)):
+                note(loads(stmt.iter))
+                bound.update(bound_by(stmt.target))
+                walk(stmt.body)
+                walk(stmt.orelse)
+            elif isinstance(stmt, (ast.While, ast.If)):
+                note(loads(stmt.test))
+                walk(stmt.body)
+                walk(stmt.orelse)
+            elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+                for item in stmt.items:
+                    note(loads(item.context_expr))
+                    if item.optional_vars is not None:
+                        bound.update(bound_by(item.optional_vars))
+                walk(stmt.body)
+            elif isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
+                walk(stmt.body)  # type: ignore[attr-defined]
+                for handler in stmt.handlers:  # type: ignore[attr-defined]
+                    if handler.type is not None:
+                        note(loads(handler.type))
+                    if handler.name:
+                        bound.add(handler.name)
+                    walk(handler.body)
+                walk(stmt.orelse)  # type: ignore[attr-defined]
+                walk(stmt.finalbody)  # type: ignore[attr-defined]
+            else:
+                note(loads(stmt))
+                bound.update(bound_by(stmt))
+
+    walk(stmts)
+    return found
 
 
 def bound_inside(fn: ast.AST) -> set[str]:

@@ -64,6 +64,7 @@ class Section:
     comments: list[str] = field(default_factory=list)  # markdown, as comment lines
     body: list[str] = field(default_factory=list)  # code lines, not indented
     statements: list[ast.stmt] = field(default_factory=list)
+    statement_cells: list[int] = field(default_factory=list)  # the cell of each statement
     inputs: list[str] = field(default_factory=list)  # from earlier sections
     params: list[str] = field(default_factory=list)  # from the parameters cell
     outputs: list[str] = field(default_factory=list)  # read by later sections
@@ -103,7 +104,8 @@ class Conversion:
         for s in self.sections:
             args = ", ".join([*s.inputs, *(f"{p}=PARAMS[{p!r}]" for p in s.params)])
             cells = ("cell " if len(s.cells) == 1 else "cells ") + ", ".join(map(str, s.cells))
-            out += ["", "", f"def {s.name}({args}):", f'    """{s.title} ({cells})."""']
+            doc = f"{s.title} ({cells})." if s.title != f"cell {s.cells[0]}" else f"{s.title}."
+            out += ["", "", f"def {s.name}({args}):", f'    """{doc[0].upper()}{doc[1:]}"""']
             out += [f"    {line}".rstrip() for line in _tidy([*s.comments, "", *s.body])]
             if s.outputs:
                 out.append(f"    return {', '.join(s.outputs)}")
@@ -335,6 +337,7 @@ def convert(path: str | Path, *, module: str | None = None) -> Conversion:
                 own = [f"print({ast.unparse(stmt.value)})"]  # type: ignore[attr-defined]
             current.body += [*lead, *own]
             current.statements.append(stmt)
+            current.statement_cells.append(number)
             if number not in current.cells:
                 current.cells.append(number)
         trailing = [line for line in lines[previous_end:] if line.strip()]
@@ -466,9 +469,9 @@ def _dataflow(c: Conversion, helpers: list[tuple[int, ast.stmt, str]]) -> None:
     latest: dict[str, Section] = {}  # name → the last section that bound or read it
     first_bound: dict[str, int] = {}
     for s in c.sections:
-        bound: set[str] = set()
-        for stmt in s.statements:
-            for name in sorted(names.loads(stmt) - bound - module_names, key=str):
+        bound: set[str] = set(module_names)
+        for stmt, number in zip(s.statements, s.statement_cells, strict=True):
+            for name in names.free_reads([stmt], bound):
                 if name in s.inputs or name in s.params:
                     continue
                 if name in latest:
@@ -479,10 +482,10 @@ def _dataflow(c: Conversion, helpers: list[tuple[int, ast.stmt, str]]) -> None:
                     s.params.append(name)
                 else:
                     c.problems.append(
-                        f"cell {s.cells[0]}: `{name}` is used but no earlier cell defines it"
+                        f"cell {number}: `{name}` is used but no earlier cell defines it"
                     )
                     bound.add(name)
-            bound |= names.bound_by(stmt)
+        bound -= module_names
         s.binds = bound
         for name in bound:
             if name in first_bound and name in latest and latest[name] is not s:
