@@ -107,7 +107,16 @@ def test_a_new_project_installs_and_passes_its_tests_and_ci_gates(tmp_path: Path
         timeout=300,
     )
     assert install.returncode == 0, install.stderr
-    # The gates include the project's whole test suite (unit + data).
+    tests = subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=600,
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "9 passed" in tests.stdout
     ci = subprocess.run(
         [str(python), "-m", "triptych", "ci", "--json"],
         cwd=project,
@@ -124,6 +133,25 @@ def test_a_new_project_installs_and_passes_its_tests_and_ci_gates(tmp_path: Path
     assert "5 passed" in details["unit"] and "4 passed" in details["data"]
     assert details["gate"].startswith("churn_model: first model")
     assert (project / ".triptych" / "triptych.db").is_file()  # the project's own store
+
+    # The release workflow's production step, as CI runs it, against that store.
+    release = yaml.safe_load((project / ".github" / "workflows" / "release.yml").read_text())
+    (canary,) = [s for s in release["jobs"]["production"]["steps"] if "canary" in s.get("name", "")]
+    env = _env(MODEL=release["env"]["MODEL"], PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin")
+    for _ in range(2):  # the first release creates the deployment, the next one reuses it
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", canary["run"]],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert "canary models:/churn_model@champion takes 10%" in done.stdout
+    shown = _cli("deploy", "show", "churn_model", "--json", cwd=project)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["primary"] == "models:/churn_model@production"
 
 
 @pytest.mark.parametrize("package", ["demo", "a_rather_long_package_name_for_a_model"])
