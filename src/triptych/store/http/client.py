@@ -106,7 +106,7 @@ class HttpStore(MetadataStore):
                 f"{self._where} answered {endpoint.verb} {path} with something that is not JSON",
                 hint="is TRIPTYCH_TRACKING_URI the address of a triptych server?",
             ) from e
-        return decode(endpoint.hints["return"], data)
+        return decode(endpoint.hints["return"], data, strict=False)  # newer servers may add fields
 
 
 def _segment(value: object) -> str:

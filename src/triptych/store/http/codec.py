@@ -84,9 +84,13 @@ def encode(value: Any, hint: Any = Any, special: list[bool] | None = None) -> An
     return _encoder(hint)(value, special)
 
 
-def decode(hint: Any, value: Any) -> Any:
-    """Rebuild ``value`` (plain JSON data) as the type ``hint`` names, leniently."""
-    return _decoder(hint)(value)
+def decode(hint: Any, value: Any, *, strict: bool = True) -> Any:
+    """Rebuild ``value`` (plain JSON data) as the type ``hint`` names, leniently.
+
+    ``strict`` refuses fields a record does not have (InvalidInput): the server reads requests
+    so. The client reads answers with ``strict=False`` and drops such fields, so a newer
+    server that added a field to a record still answers an older client."""
+    return _decoder(hint, strict)(value)
 
 
 # -- hints -----------------------------------------------------------------------------------------
@@ -157,7 +161,7 @@ def _float(value: Any) -> Any:
 
 
 @functools.cache
-def _decoder(hint: Any) -> Decoder:
+def _decoder(hint: Any, strict: bool = True) -> Decoder:
     """The decoder of ``hint``; every decoder passes None and ill-fitting values through."""
     if hint is Any or hint is object or isinstance(hint, TypeVar):
         return _identity
@@ -165,35 +169,35 @@ def _decoder(hint: Any) -> Decoder:
     if _is_union(origin):
         arms = [a for a in typing.get_args(hint) if a is not type(None)]
         if len(arms) == 1:
-            return _decoder(arms[0])
-        return _union_decoder(tuple(arms))
+            return _decoder(arms[0], strict)
+        return _union_decoder(tuple(arms), strict)
     if origin is None:
         if hint is float:
             return _float
         if isinstance(hint, type) and issubclass(hint, enum.Enum):
             return _enum_decoder(hint)
         if dataclasses.is_dataclass(hint):
-            return _record_decoder(hint, ())
+            return _record_decoder(hint, (), strict)
         return _identity
     args = typing.get_args(hint)
     if dataclasses.is_dataclass(origin):  # a generic record, e.g. Page[Run]
-        return _record_decoder(origin, tuple(zip(_parameters(origin), args, strict=False)))
+        return _record_decoder(origin, tuple(zip(_parameters(origin), args, strict=False)), strict)
     if origin is tuple:
-        return _tuple_decoder(args)
+        return _tuple_decoder(args, strict)
     if _is_mapping(origin):
-        inner = _decoder(args[1]) if len(args) == 2 else _identity
+        inner = _decoder(args[1], strict) if len(args) == 2 else _identity
         if inner is _identity:
             return _identity
         return lambda v: {k: inner(x) for k, x in v.items()} if type(v) is dict else v
     if _is_sequence(origin):
-        item = _decoder(args[0]) if args else _identity
+        item = _decoder(args[0], strict) if args else _identity
         return lambda v: [item(x) for x in v] if type(v) is list else v
     return _identity
 
 
-def _union_decoder(arms: tuple[Any, ...]) -> Decoder:
-    records = [_decoder(a) for a in arms if _is_record(a)]
-    first = _decoder(arms[0])
+def _union_decoder(arms: tuple[Any, ...], strict: bool) -> Decoder:
+    records = [_decoder(a, strict) for a in arms if _is_record(a)]
+    first = _decoder(arms[0], strict)
 
     def decode_union(value: Any) -> Any:
         if records and type(value) is dict:
@@ -215,11 +219,11 @@ def _enum_decoder(cls: type[enum.Enum]) -> Decoder:
     return decode_enum
 
 
-def _tuple_decoder(args: tuple[Any, ...]) -> Decoder:
+def _tuple_decoder(args: tuple[Any, ...], strict: bool) -> Decoder:
     if len(args) == 2 and args[1] is Ellipsis:
-        item = _decoder(args[0])
+        item = _decoder(args[0], strict)
         return lambda v: tuple(item(x) for x in v) if type(v) is list else v
-    items = [_decoder(a) for a in args]
+    items = [_decoder(a, strict) for a in args]
 
     def decode_tuple(value: Any) -> Any:
         if type(value) is not list:
@@ -231,17 +235,19 @@ def _tuple_decoder(args: tuple[Any, ...]) -> Decoder:
     return decode_tuple
 
 
-def _record_decoder(cls: Any, bound: tuple[tuple[Any, Any], ...]) -> Decoder:
+def _record_decoder(cls: Any, bound: tuple[tuple[Any, Any], ...], strict: bool) -> Decoder:
     binding = dict(bound)
-    fields = {k: _decoder(_bind(h, binding)) for k, h in field_hints(cls).items()}
+    fields = {k: _decoder(_bind(h, binding), strict) for k, h in field_hints(cls).items()}
     known = fields.keys()
 
     def decode_record(value: Any) -> Any:
         if type(value) is not dict:
             return value
         if not value.keys() <= known:
-            unknown = ", ".join(sorted(set(value) - set(known)))
-            raise InvalidInput(f"unknown field(s) of {cls.__name__}: {unknown}")
+            if strict:
+                unknown = ", ".join(sorted(set(value) - set(known)))
+                raise InvalidInput(f"unknown field(s) of {cls.__name__}: {unknown}")
+            value = {k: x for k, x in value.items() if k in known}
         try:
             return cls(**{k: fields[k](x) for k, x in value.items()})
         except TypeError as e:
