@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from test_report import monitored  # noqa: F401  (a fixture: a deployed, monitored model)
 from triptych.artifacts.fs import FsspecArtifactStore
 from triptych.errors import PermissionDenied
 from triptych.server.permissions import Permission
@@ -282,3 +283,29 @@ def test_every_ui_route_needs_read(world: tuple[LiveServer, dict[str, Any]]) -> 
                 assert client.get(path).status_code == 403, path
     finally:
         server.app.state.policy = previous
+
+
+@pytest.mark.usefixtures("monitored")
+def test_deployment_page_shows_traffic_drift_performance_alerts() -> None:
+    from triptych import deployments
+    from triptych.tracking.client import Client
+
+    deployments.set_canary("diabetes", "models:/diabetes/1", 25)
+    local = Client()
+    with (
+        LiveServer(local.store, local.artifacts) as server,
+        httpx.Client(base_url=server.url) as ui,
+    ):
+        listing = ui.get("/ui/deployments").text
+        assert 'href="/ui/deployments/diabetes"' in listing and "25 %" in listing
+        response = ui.get("/ui/deployments/diabetes")
+        assert response.status_code == 200
+        html = response.text
+        assert "primary 75 %" in html and "canary 25 %" in html
+        drift = re.search(r'id="drift-1">(.*?)</script>', html, re.S)
+        assert drift and '"title": "share of features drifted"' in drift.group(1)
+        assert len(re.search(r'"labels": \[([^\]]*)\]', drift.group(1)).group(1).split(",")) == 3  # type: ignore[union-attr]
+        assert 'id="performance"' in html  # live mse from the delayed labels
+        assert 'id="alerts"' in html and "drift" in html
+        assert "canary" in html[html.index('id="history"') :]  # the trail has the change
+        assert ui.get("/ui/deployments/nope").status_code == 404

@@ -68,7 +68,33 @@
     };
   }
 
-  var kinds = {lines: lines, parallel: parallel};
+  function category(spec) {
+    var datasets = spec.series.map(function (s, i) {
+      return {
+        label: s.label, data: s.values,
+        borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length],
+        pointRadius: 2, borderWidth: 1.5, tension: 0, spanGaps: false
+      };
+    });
+    if (spec.threshold !== null && spec.threshold !== undefined) {
+      datasets.push({
+        label: "threshold", data: spec.labels.map(function () { return spec.threshold; }),
+        borderColor: "#b3261e", borderDash: [5, 4], borderWidth: 1, pointRadius: 0
+      });
+    }
+    return {
+      type: "line",
+      data: {labels: spec.labels, datasets: datasets},
+      options: {
+        animation: false, maintainAspectRatio: false,
+        interaction: {mode: "index", intersect: false},
+        scales: {y: {title: {display: true, text: spec.y}}},
+        plugins: {legend: {position: "bottom"}}
+      }
+    };
+  }
+
+  var kinds = {lines: lines, parallel: parallel, category: category};
 
   function draw(root) {
     if (typeof Chart === "undefined") { return; }
