@@ -108,3 +108,13 @@ def test_a_pipeline_that_does_not_import_fails_the_train_gate(tmp_path: Path) ->
     report = gates.run(tmp_path, only=["train"])
     assert report.gates[0].status == "failed"
     assert "ModuleNotFoundError" in report.gates[0].detail
+
+
+def test_the_tests_see_the_project_code_without_an_install(tmp_path: Path) -> None:
+    root = _project(
+        tmp_path / "p", "from mypkg import VALUE\n\n\ndef test_value():\n    assert VALUE == 3\n"
+    )
+    (root / "src" / "mypkg").mkdir(parents=True)
+    (root / "src" / "mypkg" / "__init__.py").write_text("VALUE = 3\n")
+    report = gates.run(root, only=["unit"])
+    assert report.gates[0].status == "passed", report.gates[0].output

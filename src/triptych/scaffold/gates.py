@@ -165,7 +165,7 @@ class _Runner:
                 capture_output=True,
                 text=True,
                 check=False,
-                env=_child_env(),
+                env=_child_env(self.config.root),
             )
             text = (done.stdout + done.stderr).strip()
             if done.returncode == 5 and "pytest" in command:  # pytest: no tests collected
@@ -337,9 +337,15 @@ def ruff_command() -> list[str] | None:
     return [found] if found else None
 
 
-def _child_env() -> dict[str, str]:
+def _child_env(root: Path) -> dict[str, str]:
+    """This environment, with the project's ``src/`` importable (as the train gate has it),
+    so the tests see the same code whether or not the project is installed."""
     env = dict(os.environ)
     env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    if (root / "src").is_dir():
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(root / "src"), env.get("PYTHONPATH", "")) if p
+        )
     return env
 
 

@@ -540,7 +540,7 @@ def init_from_notebook(
     git: bool = True,
 ) -> scaffold.Scaffolded:
     """A project (as ``triptych init`` makes) whose code is the converted notebook. The
-    project folder defaults to the notebook's name beside the current folder."""
+    project folder defaults to one named after the notebook, in the current folder."""
     notebook = Path(notebook)
     target = Path(project if project is not None else notebook.stem).expanduser().absolute()
     name, package = scaffold.names(target)
