@@ -30,6 +30,7 @@ from triptych.cli import (
     schedules,
     serve,
     server,
+    ui,
 )
 
 app = typer.Typer(
@@ -53,6 +54,7 @@ app.command("reproduce")(reproduce.reproduce)
 app.command("automl")(automl.automl)
 app.command("serve")(serve.serve)
 app.command("server")(server.server)
+app.command("ui")(ui.ui)
 app.command("lineage")(lineage.lineage)
 app.command("predict")(predict.predict)
 app.command("smoke-test")(release.smoke_test)
