@@ -10,7 +10,10 @@ import typer
 def ci(
     path: Path = typer.Argument(Path("."), help="The project folder (default: here)."),
     only: list[str] = typer.Option(
-        None, "--only", help="Run only these gates: lint,unit,data,train,gate (repeat or comma)."
+        None,
+        "--only",
+        metavar="GATES",
+        help="Run only these gates: lint,unit,data,train,gate (repeat or comma).",
     ),
     keep_going: bool = typer.Option(
         False, "--keep-going", help="Run every gate even after one fails."
