@@ -242,6 +242,31 @@ def test_an_ensemble_must_win_on_the_folds_by_more_than_the_noise() -> None:
     assert not ensemble.clearly_better(single, single)  # no difference is no evidence
 
 
+def test_a_trial_stops_once_it_could_not_end_and_be_refit_before_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sklearn.dummy import DummyRegressor
+
+    from triptych.automl import metrics, search
+
+    class Slow(DummyRegressor):  # type: ignore[misc]
+        def fit(self, X: object, y: object) -> Slow:
+            time.sleep(0.1)
+            return super().fit(X, y)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(space, "build", lambda params, ctx: Slow())
+    ctx = space.make_context("regression", ["a"], [], 50, 40, 0)
+    data = search.Data(pd.DataFrame({"a": np.arange(50.0)}), np.arange(50.0), np.arange(50) % 5)
+    mse = metrics.get("regression", "mse")
+    # 5 folds of 0.1 s, then a refit on all rows of about 0.125 s: after the first fold it is
+    # clear that it cannot end by a deadline 0.4 s away, so it stops there, in time
+    started = time.time()
+    out = search.evaluate({}, ctx, data, mse, deadline=started + 0.4)
+    assert (out.state, out.stopped, len(out.fold_scores)) == ("pruned", "out of time", 1)
+    assert time.time() < started + 0.4
+    assert search.evaluate({}, ctx, data, mse, deadline=time.time() + 10).state == "complete"
+
+
 # -- bad input -------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("kwargs", "message"),

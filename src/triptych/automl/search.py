@@ -116,8 +116,10 @@ def evaluate(
     """Cross-validate ``params`` on ``data``'s folds.
 
     After each fold the running mean goes to ``report(fold, mean)``; True stops the trial as
-    pruned. Past ``deadline`` (``time.time()``) the trial stops after its current fold
-    (pruned, "out of time"); None never stops. An error in fitting or scoring is a failed
+    pruned. With a ``deadline`` (``time.time()``) the trial stops after a fold (pruned, "out
+    of time") once, at its pace so far, it could not end *and be refit on all the rows* (about
+    ``cv / (cv - 1)`` folds' time) before the deadline: the final model may hold it, and the
+    budget covers that refit. None never stops. An error in fitting or scoring is a failed
     trial, not an exception."""
     import numpy as np
 
@@ -144,8 +146,11 @@ def evaluate(
                 last = i == len(splits) - 1
                 if report is not None and report(i, sum(scores) / len(scores)) and not last:
                     return Outcome("pruned", scores, _since(started), stopped="pruned")
-                if deadline is not None and not last and time.time() > deadline:
-                    return Outcome("pruned", scores, _since(started), stopped="out of time")
+                if deadline is not None and not last:
+                    folds = len(splits)
+                    ahead = (folds - i - 1) + folds / (folds - 1)  # the other folds + a refit
+                    if time.time() + ahead * _since(started) / (i + 1) > deadline:
+                        return Outcome("pruned", scores, _since(started), stopped="out of time")
     except Exception as e:
         return Outcome("failed", scores, _since(started), error=f"{type(e).__name__}: {e}"[:1000])
     return Outcome("complete", scores, _since(started), oof=oof)
