@@ -116,7 +116,7 @@ def test_a_new_project_installs_and_passes_its_tests_and_ci_gates(tmp_path: Path
         timeout=600,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "9 passed" in tests.stdout
+    assert "10 passed" in tests.stdout
     ci = subprocess.run(
         [str(python), "-m", "triptych", "ci", "--json"],
         cwd=project,
@@ -130,7 +130,7 @@ def test_a_new_project_installs_and_passes_its_tests_and_ci_gates(tmp_path: Path
     status = {g["name"]: g["status"] for g in report["gates"]}
     assert status == dict.fromkeys(("lint", "unit", "data", "train", "gate"), "passed"), report
     details = {g["name"]: g["detail"] for g in report["gates"]}
-    assert "5 passed" in details["unit"] and "4 passed" in details["data"]
+    assert "6 passed" in details["unit"] and "4 passed" in details["data"]
     assert details["gate"].startswith("churn_model: first model")
     assert (project / ".triptych" / "triptych.db").is_file()  # the project's own store
 
@@ -195,7 +195,7 @@ def test_params_yaml_drives_the_pipeline(tmp_path: Path) -> None:
         sys.path.remove(str(root / "src"))
     params = yaml.safe_load((root / "params.yaml").read_text())
     assert plan.params["training"] == params["training"]
-    assert plan.params["train"] == {"alpha": 0.5}
+    assert plan.params["train"] == {"alpha": 0.5, "method": "ridge", "budget_s": 30}
     assert plan.params["split"] == {"test_size": 0.2, "seed": 0}
     assert plan.params["evaluation"] == {"metric": "mse", "threshold": 5000}
     assert plan.params["registration"] == {
