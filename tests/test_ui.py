@@ -309,3 +309,46 @@ def test_deployment_page_shows_traffic_drift_performance_alerts() -> None:
         assert 'id="alerts"' in html and "drift" in html
         assert "canary" in html[html.index('id="history"') :]  # the trail has the change
         assert ui.get("/ui/deployments/nope").status_code == 404
+
+
+def test_datasets_and_pipelines_pages(isolated: Path) -> None:
+    from triptych.pipelines import runner
+    from triptych.tracking.client import Client
+
+    pipeline = Path(__file__).resolve().parents[1] / "examples" / "diabetes" / "pipeline.py"
+    runner.run(pipeline)
+    runner.run(pipeline, params={"train.alpha": 1.0})  # ingest, validate, split: cache hits
+    local = Client()
+    with (
+        LiveServer(local.store, local.artifacts) as server,
+        httpx.Client(base_url=server.url) as ui,
+    ):
+        assert 'href="/ui/datasets/diabetes"' in ui.get("/ui/datasets").text
+        html = ui.get("/ui/datasets/diabetes").text
+        assert 'id="schema"' in html and "bmi" in html
+        hist = re.search(r'id="hist-1">(.*?)</script>', html, re.S)
+        assert hist and '"kind": "bars"' in hist.group(1)
+        lineage = html[html.index('id="lineage"') :]
+        assert lineage.count('href="/ui/runs/') >= 2  # the steps that read the data
+        assert "Models trained on it" in html  # (the pipeline trains on its split, not on it)
+        assert ui.get("/ui/datasets/diabetes", params={"version": 9}).status_code == 404
+
+        assert 'href="/ui/pipelines/diabetes"' in ui.get("/ui/pipelines").text
+        html = ui.get("/ui/pipelines/diabetes").text
+        status = r'<td><span class="status \w+">\w+</span></td>'
+        row = rf'<td class="mono">(\w+)</td>\s*{status}\s*<td>(\w+)</td>'
+        steps = dict(re.findall(row, html))
+        assert steps["ingest"] == "hit" and steps["train"] == "miss", steps
+        assert html.count("<rect ") == 6 and html.count('class="step FINISHED cached"') == 3
+
+
+def test_a_pipeline_name_is_never_a_file_to_run(isolated: Path, world: Any) -> None:
+    marker = isolated / "ran"
+    evil = isolated / "evil.py"
+    evil.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    server, _ = world
+    with httpx.Client(base_url=server.url) as ui:
+        response = ui.get(f"/ui/pipelines/{evil}")
+        assert response.status_code == 404
+        assert ui.get("/ui/pipelines/evil.py").status_code == 404
+    assert not marker.exists()

@@ -1,7 +1,8 @@
 """The web UI in a real browser: Debian's chromium (headless, driven by playwright) against a
 real uvicorn on 127.0.0.1, over a store filled by the diabetes example itself (three Ridge
 runs through its evaluation gate: a registered model, a champion, a refused candidate), two
-SGD runs logging a metric per epoch, and a monitored deployment with a canary.
+SGD runs logging a metric per epoch, a monitored deployment with a canary, and the example
+pipeline run twice (the second time partly from its cache).
 
 Screenshots of every page go to ``$TRIPTYCH_UI_SCREENSHOTS`` (``docs/img`` refreshes the
 documentation's) or a temporary folder. Without chromium or playwright the tests skip, except
@@ -113,6 +114,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         _python(EXAMPLE, "--alpha", alpha, cwd=folder)
     _python(SGD, cwd=folder)
     _python(MONITORING, cwd=folder)
+    pipeline = ["pipeline", "run", str(ROOT / "examples" / "diabetes" / "pipeline.py")]
+    apart = ["--experiment", "pipelines", "-p", "register.model_name=diabetes-pipeline"]
+    _python("from triptych.cli.main import run; run()", *pipeline, *apart, cwd=folder)
+    again = [*apart, "-p", "train.alpha=1.0"]  # ingest, validate and split come from the cache
+    _python("from triptych.cli.main import run; run()", *pipeline, *again, cwd=folder)
     store = SqlStore(f"sqlite:///{folder / '.triptych' / 'triptych.db'}")
     artifacts = FsspecArtifactStore(f"file://{folder / '.triptych' / 'artifacts'}")
     with LiveServer(store, artifacts) as live:
@@ -154,7 +160,7 @@ def _names(page: Any) -> list[str]:
 
 def test_browse_filter_and_sort_the_runs(page: Any, shots: Path) -> None:
     page.goto("/")
-    page.get_by_role("link", name="diabetes").click()
+    page.get_by_role("link", name="diabetes", exact=True).click()
     page.wait_for_url("**/ui/experiments/*/runs")
     assert sorted(_names(page)) == ["ridge-0.1", "ridge-0.5", "ridge-1", "sgd-0.001", "sgd-0.01"]
     page.evaluate("window.notReloaded = true")  # survives only if htmx swaps the table
@@ -192,7 +198,7 @@ def test_browse_filter_and_sort_the_runs(page: Any, shots: Path) -> None:
 
 def test_open_a_run_with_its_charts_and_a_preview(page: Any, shots: Path) -> None:
     page.goto("/ui/experiments")
-    page.get_by_role("link", name="diabetes").click()
+    page.get_by_role("link", name="diabetes", exact=True).click()
     page.get_by_role("link", name="sgd-0.01").click()
     page.wait_for_selector("canvas[data-drawn]")  # Chart.js drew the curves
     assert page.locator("canvas[data-drawn]").count() == 2  # mse and train_mse over epochs
@@ -201,7 +207,7 @@ def test_open_a_run_with_its_charts_and_a_preview(page: Any, shots: Path) -> Non
     _shot(page, shots, "run-charts")
 
     page.goto("/ui/experiments")
-    page.get_by_role("link", name="diabetes").click()
+    page.get_by_role("link", name="diabetes", exact=True).click()
     page.get_by_role("link", name="ridge-0.5").click()
     assert "datasets:/diabetes@1" in page.locator("#inputs").inner_text()
     assert "main" in page.locator("#fingerprint").inner_text() or "commit" in page.content()
@@ -214,7 +220,7 @@ def test_open_a_run_with_its_charts_and_a_preview(page: Any, shots: Path) -> Non
 
 def test_compare_two_runs(page: Any, shots: Path) -> None:
     page.goto("/ui/experiments")
-    page.get_by_role("link", name="diabetes").click()
+    page.get_by_role("link", name="diabetes", exact=True).click()
     page.get_by_label("select ridge-0.1").check()
     page.get_by_label("select ridge-1").check()
     page.get_by_role("button", name="Compare selected").click()
@@ -226,7 +232,7 @@ def test_compare_two_runs(page: Any, shots: Path) -> None:
     _shot(page, shots, "compare")
 
     page.goto("/ui/experiments")
-    page.get_by_role("link", name="diabetes").click()
+    page.get_by_role("link", name="diabetes", exact=True).click()
     page.get_by_label("select sgd-0.001").check()
     page.get_by_label("select sgd-0.01").check()
     page.get_by_role("button", name="Compare selected").click()
@@ -238,7 +244,7 @@ def test_a_models_history(page: Any, shots: Path) -> None:
     page.goto("/ui/experiments")
     page.get_by_role("link", name="Models").click()
     assert "@champion → v2" in page.locator("#models").inner_text()
-    page.get_by_role("link", name="diabetes").click()
+    page.get_by_role("link", name="diabetes", exact=True).click()
     history = page.locator("#history")
     text = history.inner_text()
     assert "gate" in text and "refused" in text and "@champion → v2 (was v1)" in text
@@ -249,9 +255,34 @@ def test_a_models_history(page: Any, shots: Path) -> None:
 
 def test_a_deployment_and_its_monitoring(page: Any, shots: Path) -> None:
     page.goto("/ui/deployments")
-    page.get_by_role("link", name="diabetes").click()
+    page.get_by_role("link", name="diabetes", exact=True).click()
     assert "canary 20 %" in page.locator("#traffic").inner_text()
     page.wait_for_selector("canvas[data-chart='performance'][data-drawn]")
     assert page.locator("canvas[data-drawn]").count() == 3  # drift share, PSI, live mse
     assert "critical" in page.locator("#alerts").inner_text()
     _shot(page, shots, "deployment")
+
+
+def test_a_dataset_and_a_pipeline(page: Any, shots: Path) -> None:
+    page.goto("/ui/experiments")
+    page.get_by_role("link", name="Datasets").click()
+    page.get_by_role("link", name="diabetes", exact=True).click()
+    page.wait_for_selector("canvas[data-chart='hist-11'][data-drawn]")  # one per column
+    assert "v1" in page.locator("#versions").inner_text()
+    lineage = page.locator("#lineage").inner_text()
+    assert "ridge-0.5" in lineage and "split" in lineage  # the script, the pipeline step
+    assert page.get_by_role("link", name="diabetes v2").is_visible()  # the champion, from it
+    _shot(page, shots, "dataset")
+
+    page.get_by_role("link", name="Pipelines").click()
+    page.get_by_role("link", name="diabetes", exact=True).click()
+    dag = page.locator("svg#dag")
+    assert dag.locator("g.step").count() == 6
+    assert dag.locator("g.step.cached").count() == 3
+    assert "hit" in page.locator("#steps").inner_text()
+    dag.locator("g.step", has_text="train").locator("a").click()
+    page.wait_for_url("**/ui/runs/*")
+    assert page.locator("h1").inner_text().startswith("train")
+    page.go_back()
+    page.wait_for_selector("svg#dag")
+    _shot(page, shots, "pipeline")

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 def add_routes(app: FastAPI) -> None:
     """Add every page of the UI and its static files to ``app``."""
-    from triptych.server.ui import assets, deployments, models, runs
+    from triptych.server.ui import assets, datasets, deployments, models, pipelines, runs
 
-    for module in (assets, runs, models, deployments):
+    for module in (assets, runs, models, deployments, datasets, pipelines):
         module.add_routes(app)

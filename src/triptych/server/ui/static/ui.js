@@ -94,7 +94,25 @@
     };
   }
 
-  var kinds = {lines: lines, parallel: parallel, category: category};
+  function bars(spec) {
+    return {
+      type: "bar",
+      data: {
+        labels: spec.labels,
+        datasets: spec.series.map(function (s, i) {
+          return {label: s.label, data: s.values, backgroundColor: palette[i % palette.length],
+                  barPercentage: 1.0, categoryPercentage: 0.95};
+        })
+      },
+      options: {
+        animation: false, maintainAspectRatio: false,
+        scales: {x: {ticks: {maxRotation: 0, autoSkip: true, maxTicksLimit: 6}}},
+        plugins: {legend: {display: false}}
+      }
+    };
+  }
+
+  var kinds = {lines: lines, parallel: parallel, category: category, bars: bars};
 
   function draw(root) {
     if (typeof Chart === "undefined") { return; }
