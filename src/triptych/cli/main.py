@@ -24,6 +24,7 @@ from triptych.cli import (
     monitor,
     pipeline,
     predict,
+    quickstart,
     release,
     reproduce,
     runs,
@@ -62,6 +63,7 @@ app.command("build-image")(release.build_image)
 app.command("doctor")(doctor.doctor)
 app.command("init")(init.init)
 app.command("ci")(ci.ci)
+app.command("quickstart")(quickstart.quickstart)
 
 
 def _version(value: bool) -> None:
