@@ -6,7 +6,8 @@ Creates an experiment of N runs in a fresh SQLite store (each with 4 params, 3 m
 a 2-tag set, written through the store's batch paths: one ``create_run`` carrying the params
 and tags, one ``finish_run`` carrying the metrics), then times the runs page, 50 runs a page,
 in the shapes a person uses: newest first, sorted by a metric, filtered by a metric and a
-param, and the next page through its token. Each is timed two ways: inside the app (the ASGI
+param, the next page through its token, and the last page of a metric sort (the deepest
+offset). Each is timed two ways: inside the app (the ASGI
 call, no network: the server's time) and over HTTP against uvicorn on 127.0.0.1. Prints the
 median and the 90th percentile of ``--repeat`` requests after one warm-up request.
 """
@@ -17,6 +18,7 @@ import argparse
 import asyncio
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -134,6 +136,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     created_s = time.perf_counter() - start
     base = f"/ui/experiments/{experiment}/runs"
     first = store.search_runs([experiment], max_results=50)
+    last_token = None  # the token of the last page sorted by a metric: the deepest offset
+    token: str | None = None
+    while True:
+        page = store.search_runs(
+            [experiment], order_by=["metrics.mse ASC"], max_results=50, page_token=token
+        )
+        if page.next_page_token is None:
+            break
+        last_token = token = page.next_page_token
     paths = {
         "newest first": base,
         "sorted by metrics.mse": f"{base}?order=metrics.mse+ASC",
@@ -142,6 +153,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "&order=metrics.r2+DESC"
         ),
         "next page (token)": f"{base}?page_token={first.next_page_token}",
+        "last page, sorted by metrics.mse": (
+            f"{base}?order=metrics.mse+ASC&page_token={last_token}"
+        ),
     }
     app = create_app(store)
     in_app = asyncio.run(_in_app(app, paths, args.repeat))
@@ -149,6 +163,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         http = _over_http(server.url, paths, args.repeat)
         rows = len(httpx.get(server.url + base).text.split('name="run"')) - 1
     store.close()
+    if args.keep is None:
+        shutil.rmtree(folder, ignore_errors=True)
 
     figures = {
         "runs": args.runs,
