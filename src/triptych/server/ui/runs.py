@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from triptych.store.base import MetadataStore
     from triptych.store.entities import ArtifactEntry, Run
 
-PAGE_SIZES = (25, 50, 100, 200)
+PAGE_SIZES = (25, 50, 100, 200)  # offered; any size from 1 to MAX_PAGE is served
+MAX_PAGE = 200
 MAX_COLUMNS = 12  # params or metrics shown as columns; the run page shows them all
 MAX_CHARTS = 24  # metric histories read for one page
 MAX_ARTIFACTS = 500
@@ -95,12 +96,13 @@ def runs(
     order: str = Query("", max_length=500),
     page_token: str | None = Query(None, max_length=2000),
     size: int = Query(50),
+    page: int = Query(1, ge=1, le=1_000_000),
 ) -> Response:
     """The runs of one experiment: filtered, ordered, one page at a time (htmx swaps only
     the table). A bad filter shows the store's one-line error with status 400."""
     store = _store(request)
     experiment = store.get_experiment(experiment_id)
-    size = size if size in PAGE_SIZES else 50
+    size = min(max(size, 1), MAX_PAGE)
     key, direction = sort_order(order)
     context: dict[str, Any] = {
         "section": "runs",
@@ -110,8 +112,9 @@ def runs(
         "sort_key": key,
         "sort_dir": direction,
         "size": size,
-        "sizes": PAGE_SIZES,
+        "sizes": sorted({*PAGE_SIZES, size}),
         "page_token": page_token,
+        "page": page if page_token else 1,
         "error": None,
         "runs": [],
         "next_token": None,
