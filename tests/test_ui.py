@@ -337,6 +337,10 @@ def test_datasets_and_pipelines_pages(isolated: Path) -> None:
 
         assert 'href="/ui/pipelines/diabetes"' in ui.get("/ui/pipelines").text
         html = ui.get("/ui/pipelines/diabetes").text
+        train = re.search(r'<td class="mono">train</td>.*?href="(/ui/runs/\w+)"', html, re.S)
+        assert train
+        step = ui.get(train.group(1)).text  # a step's run page leads back to its pipeline
+        assert 'href="/ui/pipelines/diabetes">diabetes</a> · step' in step
         status = r'<td><span class="status \w+">\w+</span></td>'
         row = rf'<td class="mono">(\w+)</td>\s*{status}\s*<td>(\w+)</td>'
         steps = dict(re.findall(row, html))
@@ -354,3 +358,21 @@ def test_a_pipeline_name_is_never_a_file_to_run(isolated: Path, world: Any) -> N
         assert response.status_code == 404
         assert ui.get("/ui/pipelines/evil.py").status_code == 404
     assert not marker.exists()
+
+
+def test_an_empty_store_renders_every_list(tmp_path: Path) -> None:
+    store = SqlStore(f"sqlite:///{tmp_path / 'empty.db'}")
+    with LiveServer(store) as server, httpx.Client(base_url=server.url) as ui:
+        for path, hint in (
+            ("/ui/experiments", "No experiments yet"),
+            ("/ui/models", "No registered models yet"),
+            ("/ui/deployments", "No deployments yet"),
+            ("/ui/datasets", "No datasets yet"),
+            ("/ui/pipelines", "No pipeline has run yet"),
+        ):
+            response = ui.get(path)
+            assert response.status_code == 200 and hint in response.text, path
+        experiment = store.create_experiment("empty")
+        html = ui.get(f"/ui/experiments/{experiment}/runs").text
+        assert "No runs match." in html and "no runs" in html
+    store.close()

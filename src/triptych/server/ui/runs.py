@@ -215,7 +215,20 @@ def run(request: Request, run_id: str) -> Response:
         environment=environment,
         models=store.model_versions_of_runs([run_id]),
         parent=_maybe_run(store, found.parent_run_id),
+        pipeline=pipeline_of(store, found),
     )
+
+
+def pipeline_of(store: MetadataStore, run: Run) -> dict[str, Any] | None:
+    """The pipeline a run belongs to: its name, and the pipeline run when this is a step."""
+    from triptych.pipelines.runner import TAG_PARENT, TAG_PIPELINE, TAG_STEP
+
+    parent_id = run.tags.get(TAG_PARENT)  # on step runs; the pipeline run holds the name
+    parent = _maybe_run(store, parent_id) if parent_id else None
+    name = run.tags.get(TAG_PIPELINE) or (parent.tags.get(TAG_PIPELINE) if parent else None)
+    if not name:
+        return None
+    return {"name": name, "step": run.tags.get(TAG_STEP), "run": parent}
 
 
 def _maybe_run(store: MetadataStore, run_id: str | None) -> Run | None:
