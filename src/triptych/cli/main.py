@@ -18,6 +18,7 @@ from triptych.cli import (
     deploy,
     doctor,
     experiments,
+    import_,
     init,
     lineage,
     models,
@@ -50,6 +51,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(import_.app, name="import")
 app.command("scheduler")(schedules.scheduler)
 app.command("reproduce")(reproduce.reproduce)
 app.command("automl")(automl.automl)
