@@ -286,3 +286,14 @@ def test_a_dataset_and_a_pipeline(page: Any, shots: Path) -> None:
     page.go_back()
     page.wait_for_selector("svg#dag")
     _shot(page, shots, "pipeline")
+
+
+def test_a_missing_browser_skips_on_a_laptop_and_fails_in_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no chromium"):
+        _missing("no chromium at /usr/bin/chromium")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the browser tests"):
+        _missing("no chromium at /usr/bin/chromium")
