@@ -258,8 +258,8 @@ def test_a_trial_stops_once_it_could_not_end_and_be_refit_before_the_deadline(
     ctx = space.make_context("regression", ["a"], [], 50, 40, 0)
     data = search.Data(pd.DataFrame({"a": np.arange(50.0)}), np.arange(50.0), np.arange(50) % 5)
     mse = metrics.get("regression", "mse")
-    # 5 folds of 0.1 s, then a refit on all rows of about 0.125 s: after the first fold it is
-    # clear that it cannot end by a deadline 0.4 s away, so it stops there, in time
+    # 5 folds of 0.1 s, then a refit on all rows of about 0.125 s and saving it: after the
+    # first fold it is clear that it cannot end by a deadline 0.4 s away, so it stops there
     started = time.time()
     out = search.evaluate({}, ctx, data, mse, deadline=started + 0.4)
     assert (out.state, out.stopped, len(out.fold_scores)) == ("pruned", "out of time", 1)

@@ -34,7 +34,7 @@ from triptych.errors import InvalidInput
 
 STUDY_NAME = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
 SEARCH_SHARE = 0.9  # of budget_s at most for the search; the rest for the final refit
-FINISH_SECONDS = 1.0  # choosing, logging the model and the leaderboard (measured: 0.6-1.2 s)
+FINISH_SECONDS = 1.0  # choosing, logging the leaderboard and a small model (measured: 0.6-1.2 s)
 TAG = records.TAG
 
 

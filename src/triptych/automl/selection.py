@@ -56,7 +56,7 @@ from typing import Any
 
 from triptych.automl import ensemble, space
 from triptych.automl import metrics as metrics_module
-from triptych.automl.search import ATTR, OOF_ATTR, Data, cv_std, decode_oof
+from triptych.automl.search import ATTR, OOF_ATTR, SAVE_PER_FIT, Data, cv_std, decode_oof
 from triptych.errors import TriptychError
 
 UNBOUNDED_ERRORS = 2.0  # standard errors a challenger must win by on an unbounded loss
@@ -210,9 +210,10 @@ def choose(
 
 
 def refit_seconds(trials: Sequence[Any], direction: str, cv: int) -> float:
-    """The expected seconds to refit the final model on all rows: for the members the ensemble
-    can hold (the best trial of each family within one standard error), a trial's duration
-    over ``cv - 1`` (a trial fits ``cv`` models on ``(cv-1)/cv`` of the rows each).
+    """The expected seconds to refit the final model on all rows and save it: for the members
+    the ensemble can hold (the best trial of each family within one standard error), a trial's
+    duration over ``cv - 1`` (a trial fits ``cv`` models on ``(cv-1)/cv`` of the rows each),
+    and :data:`~triptych.automl.search.SAVE_PER_FIT` of that again for logging it.
 
     The driver stops the search early enough for this, so ``budget_s`` covers the refit."""
     from optuna.trial import TrialState
@@ -232,7 +233,7 @@ def refit_seconds(trials: Sequence[Any], direction: str, cv: int) -> float:
     )
     members = ensemble.library(ranked, lambda t: family(t.params))
     seconds = sum(float((t.user_attrs.get(ATTR) or {}).get("duration") or 0.0) for t in members)
-    return seconds / max(1, cv - 1)
+    return seconds / max(1, cv - 1) * (1 + SAVE_PER_FIT)
 
 
 def longest_fold_seconds(trials: Sequence[Any], cv: int) -> float:
