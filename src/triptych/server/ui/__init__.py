@@ -12,7 +12,15 @@ if TYPE_CHECKING:
 
 def add_routes(app: FastAPI) -> None:
     """Add every page of the UI and its static files to ``app``."""
-    from triptych.server.ui import assets, datasets, deployments, models, pipelines, runs
+    from triptych.server.ui import (
+        assets,
+        compare,
+        datasets,
+        deployments,
+        models,
+        pipelines,
+        runs,
+    )
 
-    for module in (assets, runs, models, deployments, datasets, pipelines):
+    for module in (assets, runs, compare, models, deployments, datasets, pipelines):
         module.add_routes(app)
