@@ -177,6 +177,15 @@ def test_unknown_things_are_html_404s(ui: httpx.Client, ids: dict[str, Any]) -> 
         assert "NotFound" in response.text
 
 
+def test_pages_forbid_inline_scripts_and_framing(ui: httpx.Client, ids: dict[str, Any]) -> None:
+    response = ui.get(f"/ui/runs/{ids['evil']}")
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert response.headers["x-content-type-options"] == "nosniff"
+    scripts = re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>", response.text)
+    assert all('type="application/json"' in attrs for attrs in scripts)  # data, never code
+
+
 def test_user_text_is_escaped_everywhere(ui: httpx.Client, ids: dict[str, Any]) -> None:
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
     pages = [

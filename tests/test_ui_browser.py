@@ -148,6 +148,14 @@ def page(chromium: Any, server: LiveServer) -> Iterator[Any]:
     assert [e for e in errors if "status of 400" not in e] == []
 
 
+def expect(locator: Any) -> Any:
+    """playwright's assertions (they wait, and need no script evaluated in the page, which
+    the pages' Content-Security-Policy would refuse)."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
 def _shot(page: Any, shots: Path, name: str) -> None:
     page.screenshot(path=str(shots / f"ui-{name}.png"), full_page=True)
 
@@ -167,26 +175,24 @@ def test_browse_filter_and_sort_the_runs(page: Any, shots: Path) -> None:
 
     page.get_by_label("filter").fill("metrics.mse < 3300 and params.model = 'Ridge'")
     page.get_by_label("filter").press("Enter")
-    page.wait_for_function("document.querySelectorAll('#runs-table tbody tr').length === 1")
+    expect(page.locator("#runs-table tbody tr")).to_have_count(1)
     assert _names(page) == ["ridge-0.5"]
     assert "filter=metrics.mse" in page.url  # the address keeps the filter (reload, share)
     assert page.evaluate("window.notReloaded === true")
 
     page.get_by_label("filter").fill("params.model = 'Ridge'")
     page.get_by_label("filter").press("Enter")
-    page.wait_for_function("document.querySelectorAll('#runs-table tbody tr').length === 3")
+    expect(page.locator("#runs-table tbody tr")).to_have_count(3)
     page.locator("a.sort[data-sort='metrics.mse']").click()
     page.wait_for_selector("a.sort.on[data-sort='metrics.mse']")
     assert _names(page) == ["ridge-0.5", "ridge-0.1", "ridge-1"]  # lowest mse first
     page.locator("a.sort[data-sort='metrics.mse']").click()
-    page.wait_for_function(
-        "document.querySelector('a.sort.on[data-sort=\"metrics.mse\"]').textContent.includes('▼')"
-    )
+    expect(page.locator("a.sort.on[data-sort='metrics.mse']")).to_contain_text("▼")
     assert _names(page) == ["ridge-1", "ridge-0.1", "ridge-0.5"]
     assert page.evaluate("window.notReloaded === true")
     page.get_by_label("filter").fill("")
     page.get_by_label("filter").press("Enter")
-    page.wait_for_function("document.querySelectorAll('#runs-table tbody tr').length === 5")
+    expect(page.locator("#runs-table tbody tr")).to_have_count(5)
     _shot(page, shots, "runs")
 
     page.get_by_label("filter").fill("metrics.mse <")
