@@ -130,7 +130,7 @@ def test_several_workers_share_the_store(tmp_path: Path, db: str) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--host", "0.0.0.0"], "no authentication yet"),
+        (["--host", "0.0.0.0"], "without authentication"),
         (["--store", "http://127.0.0.1:1"], "cannot be another server"),
         (["--workers", "0"], "at least 1"),
     ],

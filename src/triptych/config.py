@@ -43,6 +43,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("tracking_uri", "TRIPTYCH_TRACKING_URI", str, "Metadata store URL."),
     Option("artifact_uri", "TRIPTYCH_ARTIFACT_URI", str, "Artifact store root (file:// or s3://)."),
     Option(
+        "tracking_token",
+        "TRIPTYCH_TRACKING_TOKEN",
+        str,
+        "API token sent to a triptych server started with --auth (environment only).",
+    ),
+    Option(
         "s3_endpoint_url",
         "TRIPTYCH_S3_ENDPOINT_URL",
         str,
@@ -81,7 +87,10 @@ OPTIONS: tuple[Option, ...] = (
 )
 _BY_KEY = {o.key: o for o in OPTIONS}
 
+SECRETS = frozenset({"tracking_token"})  # never read from triptych.toml, never printed
+
 DEFAULTS: dict[str, Any] = {
+    "tracking_token": "",
     "s3_endpoint_url": "",
     "flush_interval": 1.0,
     "heartbeat_interval": 10.0,
@@ -98,6 +107,7 @@ class Settings:
     home: Path
     tracking_uri: str
     artifact_uri: str
+    tracking_token: str
     s3_endpoint_url: str
     flush_interval: float
     heartbeat_interval: float
@@ -109,8 +119,17 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain values, for ``--json`` output."""
-        return {o.key: _plain(getattr(self, o.key)) for o in OPTIONS}
+        """Plain values, for ``--json`` output; secrets show as ``***`` when set."""
+        return {
+            o.key: ("***" if getattr(self, o.key) else "")
+            if o.key in SECRETS
+            else _plain(getattr(self, o.key))
+            for o in OPTIONS
+        }
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items())
+        return f"Settings({shown})"
 
 
 def _plain(value: Any) -> Any:
@@ -142,6 +161,12 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"unknown setting(s) {', '.join(unknown)} in {path}",
             hint=f"known settings: {', '.join(_BY_KEY)}",
+        )
+    secret = sorted(k for k in section if k in SECRETS)
+    if secret:
+        raise ConfigError(
+            f"{', '.join(secret)} does not belong in {path}: the file is shared, a token is not",
+            hint=f"set {', '.join(_BY_KEY[k].env for k in secret)} in the environment instead",
         )
     return {k: v for k, v in section.items() if k in _BY_KEY}
 
@@ -233,6 +258,7 @@ def resolve(
         home=home,
         tracking_uri=str(tracking),
         artifact_uri=str(artifacts),
+        tracking_token=str(values["tracking_token"]),
         s3_endpoint_url=str(values["s3_endpoint_url"]),
         flush_interval=float(values["flush_interval"]),
         heartbeat_interval=float(values["heartbeat_interval"]),

@@ -48,6 +48,10 @@ class PermissionDenied(TriptychError):
     """The caller may not do this."""
 
 
+class Unauthenticated(PermissionDenied):
+    """The caller did not say who it is, or its credentials are unknown, revoked or expired."""
+
+
 class IntegrityError(TriptychError):
     """Stored bytes or rows do not match their recorded digest or invariants."""
 
@@ -87,6 +91,7 @@ HTTP_STATUS: tuple[tuple[type[TriptychError], int], ...] = (
     (AlreadyExists, 409),
     (Conflict, 409),
     (InvalidInput, 400),
+    (Unauthenticated, 401),
     (PermissionDenied, 403),
     (IntegrityError, 500),
     (StoreUnavailable, 503),

@@ -36,20 +36,24 @@ TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 class HttpArtifactStore(ArtifactStore):
     """Blobs kept by the triptych server at ``root``. Thread-safe."""
 
-    def __init__(self, root: str, **_: Any) -> None:
+    def __init__(self, root: str, *, token: str | None = None, **_: Any) -> None:
+        from triptych.store.http.client import resolve_token
+
         self.root = root
         self._where = redact(root)
+        self._token = resolve_token(token)  # TRIPTYCH_TRACKING_TOKEN unless given
         self._pid = os.getpid()
         self._http = self._connect()
 
     def _connect(self) -> httpx.Client:
         from triptych import __version__
+        from triptych.store.http.client import auth_headers
 
         return httpx.Client(
             base_url=self.root.rstrip("/"),
             timeout=TIMEOUT,
             transport=httpx.HTTPTransport(retries=2),
-            headers={"user-agent": f"triptych/{__version__}"},
+            headers={"user-agent": f"triptych/{__version__}", **auth_headers(self._token)},
         )
 
     def __repr__(self) -> str:

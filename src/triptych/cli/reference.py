@@ -70,8 +70,8 @@ def render() -> str:
         help_text = (command.help or "").strip()
         if help_text:
             out.append(_cell(help_text.split("\n\n")[0]) + "\n")
-        if _is_group(command):
-            continue
+        if _is_group(command) and not [p for p in command.params if p.name != "help"]:
+            continue  # a group that also runs (``triptych server``) lists its own options
         ctx = context(command, info_name=" ".join(path))
         out.append(f"```\n{command.get_usage(ctx)}\n```\n")
         rows = [r for r in (_param_row(p) for p in command.params) if r]

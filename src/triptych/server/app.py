@@ -14,11 +14,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from triptych.server import errors, openapi, ui
+from triptych.server import mlflow as mlflow_api
+from triptych.server.csrf import check_ui_routes
 from triptych.server.paths import EncodedSlashes
 from triptych.server.permissions import OpenPolicy, Policy, check_routes
-from triptych.server.routes import blobs, docs, health
+from triptych.server.routes import admin, blobs, docs, health, session
 from triptych.server.routes import store as store_routes
 from triptych.server.settings import ServerSettings
 
@@ -66,17 +69,33 @@ def create_app(
     app.state.settings = settings
     app.state.store = _open_store(store)
     app.state.artifacts = _open_artifacts(artifacts)
-    app.state.policy = policy or OpenPolicy()
+    app.state.policy = policy or _policy(settings, app.state.store)
     errors.install(app)
     health.add_routes(app)
     docs.add_routes(app)
     store_routes.add_routes(app)
     blobs.add_routes(app)
+    mlflow_api.add_routes(app)  # MLflow's client tracks here too (docs/mlflow.md)
+    if settings.auth:
+        admin.add_routes(app)
+        session.add_routes(app)
     ui.add_routes(app)
     openapi.install(app)
     app.add_middleware(EncodedSlashes)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.hosts())
     check_routes(app)
+    check_ui_routes(app)
     return app
+
+
+def _policy(settings: ServerSettings, store: MetadataStore) -> Policy:
+    if not settings.auth:
+        return OpenPolicy()
+    from triptych.server.accounts import auth_store
+    from triptych.server.auth import TokenPolicy
+
+    auth_store(store)  # users and tokens live in the server's own database
+    return TokenPolicy()
 
 
 def _open_store(store: MetadataStore | str) -> MetadataStore:

@@ -42,7 +42,8 @@ async def _triptych(request: Request, exc: Exception) -> Response:
     status = http_status(exc)
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
-    return error_response(status, type(exc).__name__, exc.message, exc.hint)
+    headers = {"WWW-Authenticate": 'Bearer realm="triptych"'} if status == 401 else {}
+    return error_response(status, type(exc).__name__, exc.message, exc.hint, **headers)
 
 
 async def _http(request: Request, exc: Exception) -> Response:

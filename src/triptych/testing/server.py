@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from triptych.artifacts.base import ArtifactStore
+    from triptych.server.settings import ServerSettings
     from triptych.store.base import MetadataStore
 
 
@@ -29,11 +30,13 @@ class LiveServer:
         store: MetadataStore,
         artifacts: ArtifactStore | None = None,
         *,
+        settings: ServerSettings | None = None,
         startup_timeout: float = 30.0,
     ) -> None:
         from triptych.server.app import create_app
 
-        self.app = create_app(store, artifacts)
+        self.app = create_app(store, artifacts, settings=settings)
+        self._access_log = bool(settings and settings.access_log)
         self.host = "127.0.0.1"
         self.port = _free_port()
         self._timeout = startup_timeout
@@ -52,7 +55,12 @@ class LiveServer:
         import uvicorn
 
         config = uvicorn.Config(
-            self.app, host=self.host, port=self.port, log_level="warning", lifespan="on"
+            self.app,
+            host=self.host,
+            port=self.port,
+            log_level="info" if self._access_log else "warning",
+            access_log=self._access_log,
+            lifespan="on",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="live-server", daemon=True)

@@ -40,9 +40,11 @@ class HttpStore(MetadataStore):
         *,
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
+        token: str | None = None,
     ) -> None:
         self.url = url
         self._where = redact(url)
+        self._token = resolve_token(token)
         self._timeout = timeout
         self._transport = transport
         self._pid = os.getpid()
@@ -58,9 +60,13 @@ class HttpStore(MetadataStore):
             headers={
                 "user-agent": f"triptych/{__version__}",
                 "accept": "application/json",
+                **auth_headers(self._token),
             },
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         )
+
+    def __repr__(self) -> str:
+        return f"HttpStore({self._where!r}{', token=***' if self._token else ''})"
 
     def close(self) -> None:
         self._http.close()
@@ -98,7 +104,9 @@ class HttpStore(MetadataStore):
                 hint="start it with `triptych server`, or check TRIPTYCH_TRACKING_URI",
             ) from e
         if response.status_code >= 400:
-            raise error_from(response, f"{endpoint.verb} {endpoint.url_path}", self._where)
+            raise error_from(
+                response, f"{endpoint.verb} {endpoint.url_path}", self._where, self._token
+            )
         try:
             data = loads(response.content)
         except ValueError as e:
@@ -117,8 +125,46 @@ def _segment(value: object) -> str:
     return quote(text, safe="")
 
 
-def error_from(response: httpx.Response, what: str, where: str) -> TriptychError:
-    """The triptych error a failed answer carries (the server's class, message and hint)."""
+def resolve_token(token: str | None) -> str:
+    """The API token to send: ``token``, else ``TRIPTYCH_TRACKING_TOKEN`` (may be empty)."""
+    if token is None:
+        from triptych import config
+
+        token = config.resolve().tracking_token
+    token = token.strip()
+    if any(c.isspace() or ord(c) < 33 for c in token):
+        raise InvalidInput("TRIPTYCH_TRACKING_TOKEN holds spaces or control characters")
+    return token
+
+
+def auth_headers(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"} if token else {}
+
+
+def _auth_hint(status: int, token: str | None) -> str | None:
+    if status != 401 or token is None:  # 403: the server's hint names the role to grant
+        return None
+    if not token:
+        return "this server needs an API token: set TRIPTYCH_TRACKING_TOKEN (an admin creates one)"
+    return (
+        "TRIPTYCH_TRACKING_TOKEN was refused (unknown, revoked or expired): ask an admin "
+        "for a new one (triptych server token create NAME)"
+    )
+
+
+def error_from(
+    response: httpx.Response, what: str, where: str, token: str | None = None
+) -> TriptychError:
+    """The triptych error a failed answer carries (the server's class, message and hint);
+    a 401 says how to fix the token when ``token`` (the one sent, "" for none) is known."""
+    error = _error_from(response, what, where)
+    hint = _auth_hint(response.status_code, token)
+    if hint is not None:
+        error.hint = hint
+    return error
+
+
+def _error_from(response: httpx.Response, what: str, where: str) -> TriptychError:
     try:
         body = loads(response.content)
     except ValueError:
@@ -139,7 +185,7 @@ def _by_status(status: int) -> type[TriptychError]:
         if code == status:
             return cls
     if status == 401:
-        return errors.PermissionDenied
+        return errors.Unauthenticated
     return InvalidInput if 400 <= status < 500 else TriptychError
 
 

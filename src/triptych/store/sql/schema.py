@@ -425,3 +425,36 @@ alerts = Table(
     Index("ix_alerts_monitor_kind_key_first", "monitor", "kind", "key", "first_seen"),
     Index("ix_alerts_last_seen", "last_seen"),
 )
+
+# Users, their roles per project ("*" or an experiment name) and their API tokens (migration
+# 0009). A token is kept as its public id and the sha256 of the whole token, never as itself.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(KEY)),
+)
+
+role_grants = Table(
+    "role_grants",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("project", String(KEY), primary_key=True),
+    Column("role", String(16), nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(12), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("label", String(KEY)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger),
+    Column("revoked_at", BigInteger),
+    Column("created_by", String(KEY)),
+    Index("ix_api_tokens_user", "user_id"),
+)

@@ -37,6 +37,7 @@ from triptych.store.entities import (
 from triptych.store.search import parse_filter, parse_order_by
 from triptych.store.sql import migrate
 from triptych.store.sql import schema as db
+from triptych.store.sql.auth import SqlAuth
 from triptych.store.sql.datasets import SqlDatasets
 from triptych.store.sql.deployments import SqlDeployments
 from triptych.store.sql.engine import WRITE, build_engine, with_retry
@@ -53,6 +54,7 @@ T = TypeVar("T")
 
 class SqlStore(
     SqlArtifacts,
+    SqlAuth,
     SqlDatasets,
     SqlDeployments,
     SqlModels,

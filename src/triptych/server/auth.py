@@ -1,0 +1,136 @@
+"""The policy of ``triptych server --auth``: API tokens, roles per project, one decision table.
+
+A request says who it is with ``Authorization: Bearer <token>``; UI pages (``/`` and
+``/ui/…``) also accept the HttpOnly session cookie set by ``/ui/login``, nothing else does.
+No credentials, or a token that is malformed, unknown, revoked or expired, is 401 with
+``WWW-Authenticate: Bearer``; a known user whose roles do not allow the route is 403.
+
+Every request reads its token from the store (``AuthStore.authenticate``): there is no cache,
+so a revocation applies to the very next request, in every worker.
+
+Roles per project (see ``docs/server.md``): a grant on ``*`` applies to every route; a grant
+on an experiment applies to the routes whose subject is that experiment, known from the path
+(``{experiment_id}``, or ``{run_id}`` through the run's experiment). Every other route (lists
+and searches across experiments, creating runs, datasets, models, deployments, monitors,
+blobs) needs the role on ``*``; admin routes need admin on ``*``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+
+from triptych.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from triptych.server import paths
+from triptych.server.accounts import parse_token
+from triptych.store.auth import ALL_PROJECTS, User
+from triptych.store.http.routes import Permission
+
+if TYPE_CHECKING:
+    from triptych.store.auth import AuthStore
+
+log = logging.getLogger(__name__)
+
+# The one decision table: what each role may do. A role or permission not named here allows
+# nothing (fail closed), so a role stored by a newer triptych, or a typo, grants no access.
+ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    "viewer": frozenset({Permission.READ}),
+    "editor": frozenset({Permission.READ, Permission.WRITE}),
+    "admin": frozenset({Permission.READ, Permission.WRITE, Permission.ADMIN}),
+}
+
+SESSION_COOKIE = "triptych_session"
+_LOGIN_HINT = (
+    "send Authorization: Bearer <token> (the Python client and CLI: set "
+    "TRIPTYCH_TRACKING_TOKEN; a browser: sign in at /ui/login)"
+)
+
+
+def allows(role: str | None, permission: Permission) -> bool:
+    """Whether ``role`` may use a route that needs ``permission``."""
+    return role is not None and permission in ROLE_PERMISSIONS.get(role, frozenset())
+
+
+def is_ui_path(path: str) -> bool:
+    """The pages the session cookie is accepted on."""
+    return path == "/" or path == "/ui" or path.startswith("/ui/")
+
+
+def credentials(request: Request) -> str | None:
+    """The token the request carries, or None."""
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthenticated(
+                "only Authorization: Bearer <token> is accepted", hint=_LOGIN_HINT
+            )
+        return value.strip()
+    if is_ui_path(request.url.path):
+        return request.cookies.get(SESSION_COOKIE)
+    return None
+
+
+def user_of(store: AuthStore, token: str | None) -> User | None:
+    """The user ``token`` belongs to while it is valid, else None."""
+    parsed = parse_token(token) if token else None
+    if parsed is None:
+        return None
+    return store.authenticate(*parsed)
+
+
+class TokenPolicy:
+    """Users, API tokens and roles from the app's store (which must be an AuthStore)."""
+
+    def authorize(self, request: Request, permission: Permission) -> None:
+        store = request.app.state.store
+        token = credentials(request)
+        if token is None:
+            raise Unauthenticated("authentication required", hint=_LOGIN_HINT)
+        user = user_of(store, token)
+        if user is None:
+            raise Unauthenticated(
+                "the token is not valid: unknown, revoked or expired",
+                hint="ask an admin for a new one (triptych server token create NAME)",
+            )
+        request.state.user = user.name
+        if allows(user.role_on(ALL_PROJECTS), permission):
+            return
+        project = None
+        if permission is not Permission.ADMIN and any(
+            g.project != ALL_PROJECTS for g in user.grants
+        ):
+            project = subject_project(request)
+            if project is not None and allows(user.role_on(project), permission):
+                return
+        where = f" on project {project!r}" if project else " on every project (*)"
+        raise PermissionDenied(
+            f"user {user.name!r} needs {permission.value} access{where}",
+            hint=f"an admin can grant it: triptych server user grant {user.name} "
+            f"{_least_role(permission)}{'' if project is None else f' --project {project}'}",
+        )
+
+
+def _least_role(permission: Permission) -> str:
+    for role, allowed in ROLE_PERMISSIONS.items():
+        if permission in allowed:
+            return role
+    return "admin"  # pragma: no cover - every permission but public is in the table
+
+
+def subject_project(request: Request) -> str | None:
+    """The experiment (by name) the route acts on, when its path names one; else None."""
+    store = request.app.state.store
+    params = request.path_params
+    try:
+        if "experiment_id" in params:
+            experiment_id = paths.argument(request.scope, params["experiment_id"])
+            return str(store.get_experiment(experiment_id).name)
+        if "run_id" in params:
+            run = store.get_run(paths.argument(request.scope, params["run_id"]))
+            return str(store.get_experiment(run.experiment_id).name)
+    except (NotFound, InvalidInput):
+        return None  # a scoped user learns nothing about what does not exist
+    return None
