@@ -79,7 +79,7 @@ async def _in_app(app: Any, paths: dict[str, str], repeat: int) -> dict[str, lis
 
     out: dict[str, list[float]] = {}
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://ui") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         for name, path in paths.items():
             assert (await client.get(path)).status_code == 200, path
             times = []
