@@ -34,6 +34,14 @@ _PAGE = """<!doctype html>
 """
 
 
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
 def _next(target: str | None) -> str:
     """Where to go after signing in: a path on this server, never another site."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -49,7 +57,7 @@ def _page(request: Request, status: int, message: str = "", target: str = "/ui/"
         csrf=escape(token),
         next=escape(_next(target)),
     )
-    response = HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+    response = HTMLResponse(body, status_code=status, headers=_HEADERS)
     set_csrf_cookie(response, request, token)
     return response
 
