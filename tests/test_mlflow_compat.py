@@ -1,0 +1,192 @@
+"""MLflow's own client against a real ``triptych server`` on loopback: its fluent API and
+``mlflow.sklearn.autolog()`` write params, metrics, tags, artifacts, a logged and registered
+model and an alias; both MLflow's client and triptych's read them back."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+pytest.importorskip("mlflow")
+
+# MLflow's client runs in its own process: its warnings and global state stay out of pytest.
+CLIENT_SCRIPT = r"""
+import json, os, sys, tempfile
+import mlflow
+import numpy as np
+from mlflow import MlflowClient
+from sklearn.linear_model import LinearRegression, Ridge
+
+out = {}
+mlflow.set_experiment("compat")
+with mlflow.start_run(run_name="fluent") as run:
+    mlflow.log_param("alpha", 0.5)
+    mlflow.log_params({"solver": "lbfgs", "depth": 3})
+    for step in range(5):
+        mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+    mlflow.log_metrics({"auc": 0.9, "f1": 0.8})
+    mlflow.set_tag("team", "ds")
+    mlflow.set_tags({"stage": "dev"})
+    folder = tempfile.mkdtemp()
+    path = os.path.join(folder, "notes.txt")
+    with open(path, "w") as f:
+        f.write("hello triptych")
+    mlflow.log_artifact(path, artifact_path="docs")
+    mlflow.log_dict({"a": 1}, "config.json")
+    model = Ridge(alpha=0.5).fit(np.arange(20.0).reshape(10, 2), np.arange(10.0))
+    info = mlflow.sklearn.log_model(model, name="model", registered_model_name="ridge-compat")
+out["run_id"] = run.info.run_id
+out["model_id"] = info.model_id
+client = MlflowClient()
+client.set_registered_model_alias("ridge-compat", "champion", "1")
+out["alias_version"] = client.get_model_version_by_alias("ridge-compat", "champion").version
+got = client.get_run(run.info.run_id)
+out["params"] = got.data.params
+out["metrics"] = got.data.metrics
+out["tags"] = {k: v for k, v in got.data.tags.items() if not k.startswith("mlflow.")}
+out["status"] = got.info.status
+out["history"] = [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "loss")]
+out["artifacts"] = sorted(a.path for a in client.list_artifacts(run.info.run_id))
+out["docs"] = sorted(a.path for a in client.list_artifacts(run.info.run_id, "docs"))
+local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="docs/notes.txt")
+out["notes"] = open(local).read()
+loaded = mlflow.sklearn.load_model("models:/ridge-compat@champion")
+out["prediction"] = float(loaded.predict(np.array([[1.0, 2.0]]))[0])
+out["expected"] = float(model.predict(np.array([[1.0, 2.0]]))[0])
+mv = client.get_model_version("ridge-compat", "1")
+out["mv"] = {"run_id": mv.run_id, "source": mv.source, "aliases": list(mv.aliases)}
+found = mlflow.search_runs(experiment_names=["compat"], filter_string="metrics.auc > 0.5")
+out["search"] = len(found)
+# autolog
+mlflow.sklearn.autolog()
+with mlflow.start_run(run_name="autolog") as auto:
+    LinearRegression().fit(np.arange(20.0).reshape(10, 2), np.arange(10.0))
+mlflow.sklearn.autolog(disable=True)
+a = client.get_run(auto.info.run_id)
+out["auto_run_id"] = auto.info.run_id
+out["auto_params"] = sorted(a.data.params)
+out["auto_metrics"] = sorted(a.data.metrics)
+out["auto_models"] = [m.model_id for m in (a.outputs.model_outputs if a.outputs else [])]
+exp = client.get_experiment_by_name("compat")
+client.delete_run(auto.info.run_id)
+out["deleted_search"] = len(client.search_runs([exp.experiment_id]))
+client.restore_run(auto.info.run_id)
+out["experiments"] = [e.name for e in client.search_experiments()]
+print("RESULT " + json.dumps(out))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIPTYCH_", "MLFLOW_"))}
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    env["DO_NOT_TRACK"] = "true"
+    return env
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("server")
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "triptych", "server", "--port", str(port),
+         "--store", f"sqlite:///{folder / 'team.db'}", "--artifacts", str(folder / "artifacts")],
+        cwd=folder, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            if process.poll() is not None:
+                raise AssertionError(f"the server exited: {process.stdout.read()}")  # type: ignore[union-attr]
+            try:
+                httpx.get(f"{url}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.communicate(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def logged(server: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("client")
+    done = subprocess.run(
+        [sys.executable, "-c", CLIENT_SCRIPT],
+        cwd=folder, env={**_env(), "MLFLOW_TRACKING_URI": server},
+        capture_output=True, text=True, timeout=280,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    line = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT ") :])  # type: ignore[no-any-return]
+
+
+def test_mlflow_reads_back_what_it_logged(logged: dict[str, Any]) -> None:
+    assert logged["params"] == {"alpha": "0.5", "solver": "lbfgs", "depth": "3"}
+    assert logged["metrics"] == {"loss": 0.2, "auc": 0.9, "f1": 0.8}
+    assert logged["tags"] == {"team": "ds", "stage": "dev"}
+    assert logged["status"] == "FINISHED"
+    # Every point once, although log_model logs the run's step-0 points again for the model.
+    assert logged["history"] == [[s, pytest.approx(1 / (s + 1))] for s in range(5)]
+    assert logged["artifacts"] == ["config.json", "docs", "models"]
+    assert logged["docs"] == ["docs/notes.txt"] and logged["notes"] == "hello triptych"
+    assert logged["alias_version"] == "1" and logged["mv"]["aliases"] == ["champion"]
+    assert logged["mv"]["run_id"] == logged["run_id"]
+    assert logged["mv"]["source"] == f"models:/{logged['model_id']}"
+    assert logged["prediction"] == pytest.approx(logged["expected"])  # loaded by alias
+    assert logged["search"] == 1
+    assert "fit_intercept" in logged["auto_params"]
+    assert "training_r2_score" in logged["auto_metrics"]
+    assert len(logged["auto_models"]) == 1
+    assert logged["deleted_search"] == 1 and logged["experiments"] == ["compat"]
+
+
+def test_triptych_reads_what_mlflow_logged(server: str, logged: dict[str, Any]) -> None:
+    from triptych.tracking.client import Client
+
+    client = Client(server, server)
+    run = client.get_run(logged["run_id"])
+    assert run.name == "fluent" and run.status.value == "FINISHED"
+    assert dict(run.params) == {"alpha": "0.5", "solver": "lbfgs", "depth": "3"}
+    assert run.metrics["auc"] == pytest.approx(0.9) and run.tags["team"] == "ds"
+    assert [m.step for m in client.get_metric_history(run.run_id, "loss")] == list(range(5))
+    assert client.read_artifact(run.run_id, "docs/notes.txt") == b"hello triptych"
+    assert json.loads(client.read_artifact(run.run_id, "config.json")) == {"a": 1}
+    files = {e.path for e in client.store.walk_artifacts(run.run_id, "models")}
+    assert f"models/{logged['model_id']}/MLmodel" in files
+    version = client.store.get_model_version("ridge-compat", alias="champion")
+    assert version.version == 1 and version.run_id == run.run_id
+    assert version.source == f"runs:/{run.run_id}/models/{logged['model_id']}"
+    experiment = client.get_experiment_by_name("compat")
+    assert experiment is not None and experiment.experiment_id == run.experiment_id
+    auto = client.get_run(logged["auto_run_id"])
+    assert auto.lifecycle.value == "active" and "training_score" in auto.metrics
+
+
+def test_errors_take_mlflows_shape(server: str) -> None:
+    answer = httpx.get(f"{server}/api/2.0/mlflow/runs/get", params={"run_id": "0" * 32})
+    assert answer.status_code == 404
+    assert answer.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    answer = httpx.post(f"{server}/api/2.0/mlflow/experiments/create", json={"name": "compat"})
+    assert answer.status_code == 400
+    assert answer.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"
+    answer = httpx.post(
+        f"{server}/api/2.0/mlflow/runs/log-metric", json={"run_id": "x", "key": "m"}
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
