@@ -18,7 +18,6 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from triptych.server import errors, openapi, ui
 from triptych.server import mlflow as mlflow_api
-from triptych.server import mlflow as mlflow_api
 from triptych.server.csrf import check_ui_routes
 from triptych.server.paths import EncodedSlashes
 from triptych.server.permissions import OpenPolicy, Policy, check_routes
@@ -76,7 +75,6 @@ def create_app(
     docs.add_routes(app)
     store_routes.add_routes(app)
     blobs.add_routes(app)
-    mlflow_api.add_routes(app)  # MLflow's client tracks here too (docs/mlflow.md)
     mlflow_api.add_routes(app)  # MLflow's client tracks here too (docs/mlflow.md)
     if settings.auth:
         admin.add_routes(app)
