@@ -42,6 +42,8 @@ def test_login_sets_a_strict_httponly_cookie_for_ui_pages_only(
     server, token = served
     with httpx.Client(base_url=server.url) as browser:
         assert browser.get("/ui/experiments").status_code == 401
+        asked = browser.get("/ui/models", headers={"accept": "text/html"})
+        assert asked.status_code == 401 and 'href="/ui/login?next=/ui/models"' in asked.text
         page = browser.get("/ui/login", params={"next": "/ui/models"})
         assert page.status_code == 200 and 'name="csrf_token"' in page.text
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]

@@ -42,8 +42,27 @@ async def _triptych(request: Request, exc: Exception) -> Response:
     status = http_status(exc)
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
-    headers = {"WWW-Authenticate": 'Bearer realm="triptych"'} if status == 401 else {}
-    return error_response(status, type(exc).__name__, exc.message, exc.hint, **headers)
+    if status == 401:
+        return _unauthenticated(request, exc)
+    return error_response(status, type(exc).__name__, exc.message, exc.hint)
+
+
+def _unauthenticated(request: Request, exc: TriptychError) -> Response:
+    """401 with ``WWW-Authenticate``; a browser asking for a UI page gets a link to sign in."""
+    from html import escape
+    from urllib.parse import quote
+
+    from triptych.server.auth import is_ui_path
+
+    headers = {"WWW-Authenticate": 'Bearer realm="triptych"'}
+    if is_ui_path(request.url.path) and "text/html" in request.headers.get("accept", ""):
+        target = quote(request.url.path, safe="/")
+        body = (
+            f"<!doctype html><title>Sign in · triptych</title><p>{escape(exc.message)}.</p>"
+            f'<p><a href="/ui/login?next={target}">Sign in with an API token</a></p>'
+        )
+        return Response(body, 401, headers=headers, media_type="text/html")
+    return error_response(401, type(exc).__name__, exc.message, exc.hint, **headers)
 
 
 async def _http(request: Request, exc: Exception) -> Response:
