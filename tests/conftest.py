@@ -120,3 +120,23 @@ def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
         Bucket=bucket
     )
     return f"s3://{bucket}/artifacts"
+
+
+# -- the gauntlet's counts (tests/test_gauntlet_*.py), printed at the end of every run ----------
+GAUNTLET_COUNTS = pytest.StashKey[dict[str, int]]()
+
+
+@pytest.fixture(scope="session")
+def gauntlet(pytestconfig: pytest.Config) -> dict[str, int]:
+    """Counters the gauntlet suites add to ("paths tried", "faults injected", "rows lost")."""
+    return pytestconfig.stash.setdefault(GAUNTLET_COUNTS, {})
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    counts = config.stash.get(GAUNTLET_COUNTS, {})
+    if counts:
+        terminalreporter.write_sep("-", "gauntlet")
+        for name, value in counts.items():
+            terminalreporter.write_line(f"{name}: {value}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from triptych.artifacts import paths
 from triptych.errors import InvalidInput, NotFound, PermissionDenied
 from triptych.store.base import validate_alias, validate_dataset_name
 from triptych.store.entities import AliasRequest, ModelEvent, ModelVersion, RegisteredModel
@@ -100,7 +101,7 @@ def register(
     c = _client(client)
     location = parse_runs_uri(source)
     run = c.store.get_run(location.run_id)  # NotFound for a run that does not exist
-    path = location.path.strip("/") or "model"
+    path = paths.normalise(location.path, allow_empty=True) or "model"  # UnsafePath: ../x
     if not c.store.walk_artifacts(run.run_id, path):
         raise NotFound(
             f"run {run.run_id} has no model files at {path!r}",

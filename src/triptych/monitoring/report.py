@@ -520,6 +520,12 @@ def build(deployment: str, **options: Any) -> str:
 def check_path(path: str | os.PathLike[str]) -> Path:
     """Where ``path`` points, absolute; InvalidInput when its folder does not exist or it is a
     folder itself."""
+    try:
+        raw = os.fsencode(path)
+    except UnicodeEncodeError:  # a lone surrogate: no file system can hold the name
+        raw = b"\x00"
+    if b"\x00" in raw:
+        raise InvalidInput(f"cannot write {os.fspath(path)!r}: not a valid file name (NUL?)")
     target = Path(path).expanduser()
     parent = target.parent.resolve()
     if not parent.is_dir():

@@ -152,9 +152,17 @@ def check_target(target: Path, *, force: bool) -> None:
         )
 
 
+def target_folder(project: str | Path) -> Path:
+    """The absolute folder ``project`` names, ``..`` resolved once (so ``a/../x`` creates no
+    ``a``); InvalidInput for a path the file system cannot hold (NUL)."""
+    if "\x00" in os.fspath(project):
+        raise InvalidInput(f"the project path {os.fspath(project)!r} contains NUL")
+    return Path(os.path.abspath(Path(project).expanduser()))
+
+
 def init(project: str | Path, *, force: bool = False, git: bool = True) -> Scaffolded:
     """Scaffold the default project (the diabetes + Ridge example) into ``project``."""
-    target = Path(project).expanduser().absolute()
+    target = target_folder(project)
     name, package = names(target)
     check_target(target, force=force)
     return write(target, name, package, render(name, package), force=force, git=git)

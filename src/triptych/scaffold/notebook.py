@@ -542,7 +542,7 @@ def init_from_notebook(
     """A project (as ``triptych init`` makes) whose code is the converted notebook. The
     project folder defaults to one named after the notebook, in the current folder."""
     notebook = Path(notebook)
-    target = Path(project if project is not None else notebook.stem).expanduser().absolute()
+    target = scaffold.target_folder(project if project is not None else notebook.stem)
     name, package = scaffold.names(target)
     scaffold.check_target(target, force=force)
     c = convert(notebook)

@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, or_, select
 
-from triptych.errors import Conflict, InvalidInput, NotFound
+from triptych.artifacts import paths
+from triptych.errors import Conflict, InvalidInput, NotFound, UnsafePath
 from triptych.store.base import now_ms
 from triptych.store.entities import ArtifactEntry
 from triptych.store.sql import schema as db
@@ -22,6 +23,20 @@ def under(path: str) -> ColumnElement[bool]:
     primary-key lookup on ``run_id``, so it only scans one run's entries."""
     prefix = f"{path}/"
     return func.substr(db.artifacts.c.path, 1, len(prefix)) == prefix
+
+
+def canonical(path: str, *, allow_empty: bool = False) -> str:
+    """``path`` when it is an artifact path in its canonical form, else UnsafePath.
+
+    Callers normalise with :mod:`triptych.artifacts.paths`; the store checks again because the
+    server hands it whatever a raw HTTP request carried (``../x``, ``a\\b``, ``%2e%2e``)."""
+    clean = paths.normalise(path, allow_empty=allow_empty)
+    if clean != path:
+        raise UnsafePath(
+            f"artifact path {path!r} is not in its canonical form {clean!r}",
+            hint="normalise it with triptych.artifacts.paths.normalise",
+        )
+    return path
 
 
 def check_tree(conn: Connection, pk: int, path: str, new_paths: set[str]) -> None:
@@ -64,6 +79,7 @@ class SqlArtifacts:
         for e in entries:
             if not e.path or e.digest is None or e.size is None:
                 raise InvalidInput(f"artifact entry {e!r} needs a path, a digest and a size")
+            canonical(e.path)
 
         def write(conn: Connection) -> None:
             pk, _ = self._run_pk(conn, run_id)
@@ -89,6 +105,8 @@ class SqlArtifacts:
         self._write(write)
 
     def _files_under(self, run_id: str, path: str) -> list[ArtifactEntry]:
+        canonical(path, allow_empty=True)
+
         def read(conn: Connection) -> list[ArtifactEntry]:
             pk, _ = self._run_pk(conn, run_id)
             query = select(db.artifacts.c.path, db.artifacts.c.digest, db.artifacts.c.size).where(
@@ -120,6 +138,8 @@ class SqlArtifacts:
         return [children[k] for k in sorted(children)]
 
     def get_artifact(self, run_id: str, path: str) -> ArtifactEntry:
+        canonical(path)
+
         def read(conn: Connection) -> ArtifactEntry:
             pk, _ = self._run_pk(conn, run_id)
             row = conn.execute(
