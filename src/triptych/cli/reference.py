@@ -28,7 +28,8 @@ def _walk(command: Any, context: Any, path: list[str]) -> Iterator[tuple[list[st
     yield path, command
     if _is_group(command):
         ctx = context(command)
-        for name in command.list_commands(ctx):
+        # by name: registration order depends on which module a process imported first
+        for name in sorted(command.list_commands(ctx)):
             sub = command.get_command(ctx, name)
             if sub is not None and not getattr(sub, "hidden", False):
                 yield from _walk(sub, context, [*path, name])
