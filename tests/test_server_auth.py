@@ -27,7 +27,7 @@ from triptych.store.sql.engine import normalise_url
 from triptych.store.sql.store import SqlStore
 from triptych.testing.server import LiveServer
 
-PUBLIC = {"/health", "/docs", "/openapi.json", "/ui/login", "/ui/logout"}
+PUBLIC = {"/health", "/docs", "/docs/assets/{name}", "/openapi.json", "/ui/login", "/ui/logout"}
 ROLES = ("viewer", "editor", "admin")
 
 

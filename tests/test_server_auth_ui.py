@@ -215,3 +215,21 @@ def test_with_auth_the_server_may_listen_on_every_interface(tmp_path: Path) -> N
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=60)
     assert "auth on" in out and "no admin yet" in out
+
+
+def test_the_api_page_loads_nothing_from_another_host(served: tuple[LiveServer, str]) -> None:
+    """/docs is public under --auth too, and its Swagger UI comes from the package."""
+    server, _ = served
+    page = httpx.get(f"{server.url}/docs")
+    assert page.status_code == 200
+    referenced = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", page.text)
+    assert {"/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"} <= set(referenced)
+    assert not [u for u in referenced if re.match(r"^(https?:)?//", u)], referenced
+    assert not re.search(r"https?://", page.text)
+    assert "validatorUrl" in page.text
+    for name, kind in (("swagger-ui-bundle.js", "javascript"), ("swagger-ui.css", "css")):
+        asset = httpx.get(f"{server.url}/docs/assets/{name}")
+        assert asset.status_code == 200 and kind in asset.headers["content-type"]
+        assert len(asset.content) > 100_000
+    assert httpx.get(f"{server.url}/docs/assets/LICENSE").status_code == 404
+    assert httpx.get(f"{server.url}/docs/assets/..%2Fswagger-ui").status_code == 404

@@ -20,7 +20,7 @@ from triptych.store.http.routes import ENDPOINTS
 from triptych.store.sql.store import SqlStore
 from triptych.testing.server import LiveServer
 
-PUBLIC = {"/health", "/docs", "/openapi.json"}
+PUBLIC = {"/health", "/docs", "/docs/assets/{name}", "/openapi.json"}
 
 
 @pytest.fixture
