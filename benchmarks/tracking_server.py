@@ -15,6 +15,10 @@ Workloads, each in a fresh client process (the script re-invokes itself with ``-
 4. ``search``: ``search_runs`` over those runs, ``metrics.m1 < N/2`` ordered by
    ``metrics.m1 DESC``; median of 5 after a warm-up. Reported in ms.
 
+A third column, "MLflow → triptych", runs MLflow's client (the same ``_mlflow`` workloads)
+against ``triptych server``'s MLflow-compatible API (docs/mlflow.md): what a team gets by
+pointing ``MLFLOW_TRACKING_URI`` at triptych without changing its code.
+
 Both servers run one worker process on 127.0.0.1. MLflow runs from its own interpreter
 (``--mlflow-python``, e.g. a virtual environment with ``pip install mlflow``); without one,
 triptych's figures are printed alone::
@@ -203,10 +207,15 @@ def _start_server(tool: str, python: str, folder: Path) -> tuple[subprocess.Pope
     raise SystemExit(f"{tool} server did not start")
 
 
-def measure(tool: str, python: str, sizes: dict[str, int]) -> dict[str, Any]:
+def measure(
+    tool: str, python: str, sizes: dict[str, int], server: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """Run every workload of ``tool``'s client (in ``python``) against ``server`` (its tool
+    and interpreter; by default the tool's own server)."""
     results: dict[str, Any] = {}
+    server_tool, server_python = server or (tool, python)
     with tempfile.TemporaryDirectory(prefix=f"bench-server-{tool}-") as root:
-        process, url = _start_server(tool, python, Path(root))
+        process, url = _start_server(server_tool, server_python, Path(root))
         try:
             for workload in WORKLOADS:
                 print(f"... {tool}: {workload}", file=sys.stderr, flush=True)
@@ -222,6 +231,17 @@ def measure(tool: str, python: str, sizes: dict[str, int]) -> dict[str, Any]:
             process.terminate()
             process.wait(timeout=60)
     return results
+
+
+def _shown(value: float | None) -> str:
+    return f"{value:,.2f}" if value is not None else "-"
+
+
+def _ratio(workload: str, ours: float | None, theirs: float | None) -> str:
+    """How many times better ``ours`` is than ``theirs`` (either way round by the unit)."""
+    if not ours or not theirs:
+        return "-"
+    return f"{(ours / theirs if HIGHER_IS_BETTER[workload] else theirs / ours):,.1f}x"
 
 
 def main() -> None:
@@ -240,21 +260,27 @@ def main() -> None:
     report: dict[str, Any] = {"triptych": measure("triptych", sys.executable, sizes["triptych"])}
     if args.mlflow_python:
         report["mlflow"] = measure("mlflow", args.mlflow_python, sizes["mlflow"])
+        report["mlflow_on_triptych"] = measure(
+            "mlflow", args.mlflow_python, sizes["mlflow"], server=("triptych", sys.executable)
+        )
     sys.path.insert(0, str(Path(__file__).parent))
     from _machine import machine_info, triptych_version
 
     report["machine"] = machine_info()
     report["triptych_version"] = triptych_version(untracked="no")
     print(f"\ntriptych {report['triptych_version']} · {report['machine']}")
-    print(f"{'measure':<12} {'unit':<10} {'triptych':>12} {'MLflow':>12} {'ratio':>10}")
+    print(
+        f"{'measure':<12} {'unit':<10} {'triptych':>12} {'MLflow':>12} {'ratio':>10}"
+        f" {'MLflow→triptych':>16} {'vs MLflow':>10}"
+    )
     for w in WORKLOADS:
         ours = report["triptych"][w]["value"]
         theirs = report.get("mlflow", {}).get(w, {}).get("value")
-        ratio = "-"
-        if theirs:
-            ratio = f"{(ours / theirs if HIGHER_IS_BETTER[w] else theirs / ours):,.1f}x"
-        shown = f"{theirs:,.2f}" if theirs is not None else "-"
-        print(f"{w:<12} {UNITS[w]:<10} {ours:>12,.2f} {shown:>12} {ratio:>10}")
+        compat = report.get("mlflow_on_triptych", {}).get(w, {}).get("value")
+        print(
+            f"{w:<12} {UNITS[w]:<10} {ours:>12,.2f} {_shown(theirs):>12}"
+            f" {_ratio(w, ours, theirs):>10} {_shown(compat):>16} {_ratio(w, compat, theirs):>10}"
+        )
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(report, indent=2))
 
