@@ -459,6 +459,27 @@ def test_trials_run_as_ray_tasks(diabetes: pd.DataFrame, ray_runtime: None) -> N
     ).shape == (2,)
 
 
+def test_an_optional_package_nothing_trusts_is_left_out_without_fitting_a_probe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from triptych.automl import estimators
+
+    def probe(name: str, X: object) -> list[tuple[object, object]]:
+        raise AssertionError(f"probed {name}")
+
+    monkeypatch.setattr(estimators, "probe", probe)
+    space._package_loadable.cache_clear()
+    try:
+        assert not space._package_loadable("lightgbm", "")
+        monkeypatch.setenv("TRIPTYCH_TRUSTED_TYPES", "xgboost.*,numpy.Foo")
+        assert not space._package_loadable("lightgbm", "xgboost.*,numpy.Foo")
+        monkeypatch.setenv("TRIPTYCH_TRUSTED_TYPES", "lightgbm.*")
+        with pytest.raises(AssertionError, match="probed lightgbm"):
+            space._package_loadable("lightgbm", "lightgbm.*")  # named: checked on a model
+    finally:
+        space._package_loadable.cache_clear()
+
+
 @pytest.mark.parametrize(
     ("estimator", "trusted", "prefix"),
     [("lightgbm", "lightgbm.*", "lgbm"), ("xgboost", "xgboost.*", "xgb")],
