@@ -163,6 +163,42 @@ def test_project_grants_apply_where_the_route_names_the_experiment(team: Team) -
     assert team.store.get_metric_history(run_other, "loss") == []
 
 
+def test_project_grants_apply_where_the_arguments_name_the_experiment(team: Team) -> None:
+    mine = team.store.create_experiment("diabetes")
+    other = team.store.create_experiment("other")
+    scoped = HttpStore(team.server.url, token=team.tokens["scoped"])
+    try:
+        run = scoped.create_run(RunSpec(experiment_id=mine, name="mine"))
+        assert team.store.get_run(run.run_id).experiment_id == mine
+        with pytest.raises(PermissionDenied, match="on project 'other'") as caught:
+            scoped.create_run(RunSpec(experiment_id=other, name="theirs"))
+        assert "--project other" in str(caught.value.hint)
+        assert [r.run_id for r in scoped.search_runs([mine]).items] == [run.run_id]
+        with pytest.raises(PermissionDenied):
+            scoped.search_runs([mine, other])
+        with pytest.raises(PermissionDenied):
+            scoped.search_runs([])
+        with pytest.raises(PermissionDenied):
+            scoped.search_runs(["999"])  # a missing experiment is refused like a foreign one
+        scoped.heartbeat([run.run_id])
+        with pytest.raises(PermissionDenied, match="on project 'elsewhere'"):
+            scoped.create_experiment("elsewhere")
+        with pytest.raises(PermissionDenied):
+            scoped.get_experiment_by_name("diabetes")  # no id in the path: needs a role on *
+    finally:
+        scoped.close()
+    assert [r.name for r in team.store.search_runs([other]).items] == []
+    assert {e.name for e in team.store.list_experiments()} == {"diabetes", "other"}
+
+
+def test_deferred_decisions_are_only_for_store_routes() -> None:
+    from triptych.server.auth import BODY_SUBJECTS
+    from triptych.store.http.routes import BY_METHOD
+
+    for method in BODY_SUBJECTS:  # each is decided by the store routes' check_call
+        assert method in BY_METHOD and BY_METHOD[method].path_args == (), method
+
+
 def test_revocation_applies_to_the_very_next_request(team: Team) -> None:
     client = HttpStore(team.server.url, token=team.tokens["editor"])
     try:

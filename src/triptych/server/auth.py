@@ -10,15 +10,18 @@ so a revocation applies to the very next request, in every worker.
 
 Roles per project (see ``docs/server.md``): a grant on ``*`` applies to every route; a grant
 on an experiment applies to the routes whose subject is that experiment, known from the path
-(``{experiment_id}``, or ``{run_id}`` through the run's experiment). Every other route (lists
-and searches across experiments, creating runs, datasets, models, deployments, monitors,
+(``{experiment_id}``, or ``{run_id}`` through the run's experiment) or whose arguments do
+(creating an experiment or a run, searching runs, heartbeats: :data:`BODY_SUBJECTS`, checked
+by the store routes once the arguments are read, see :meth:`TokenPolicy.check_call`). Every
+other route (listing experiments, datasets, lineage, models, schedules, deployments, monitors,
 blobs) needs the role on ``*``; admin routes need admin on ``*``.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
@@ -102,6 +105,9 @@ class TokenPolicy:
         if permission is not Permission.ADMIN and any(
             g.project != ALL_PROJECTS for g in user.grants
         ):
+            if _route_name(request) in BODY_SUBJECTS:  # decided once the arguments are read
+                request.state.deferred = (user, permission)
+                return
             project = subject_project(request)
             if project is not None and allows(user.role_on(project), permission):
                 return
@@ -111,6 +117,49 @@ class TokenPolicy:
             hint=f"an admin can grant it: triptych server user grant {user.name} "
             f"{_least_role(permission)}{'' if project is None else f' --project {project}'}",
         )
+
+    def check_call(self, request: Request, method: str, arguments: dict[str, Any]) -> None:
+        """The second half of a decision :meth:`authorize` deferred for a route whose subject
+        travels in its arguments: every experiment they name must allow the permission."""
+        deferred = getattr(request.state, "deferred", None)
+        if deferred is None:
+            return
+        user, permission = deferred
+        subjects = BODY_SUBJECTS.get(method)
+        try:
+            projects = subjects(request.app.state.store, arguments) if subjects else []
+        except (NotFound, InvalidInput, AttributeError, TypeError):
+            projects = []  # unknown subjects: refused, and nothing is said about them
+        refused = [p for p in projects if not allows(user.role_on(p), permission)]
+        if not projects or refused:
+            where = f"project {refused[0]!r}" if refused else "every project (*)"
+            raise PermissionDenied(
+                f"user {user.name!r} needs {permission.value} access on {where}",
+                hint=f"an admin can grant it: triptych server user grant {user.name} "
+                f"{_least_role(permission)}" + (f" --project {refused[0]}" if refused else ""),
+            )
+
+
+def _route_name(request: Request) -> str | None:
+    route = request.scope.get("route")
+    return getattr(route, "name", None)
+
+
+def _experiment_names(store: Any, ids: Any) -> list[str]:
+    return [str(store.get_experiment(str(i)).name) for i in ids]
+
+
+def _run_projects(store: Any, run_ids: Any) -> list[str]:
+    return _experiment_names(store, {store.get_run(str(r)).experiment_id for r in run_ids})
+
+
+# Store methods whose experiment travels in the body: how to find the projects they touch.
+BODY_SUBJECTS: dict[str, Callable[[Any, dict[str, Any]], list[str]]] = {
+    "create_experiment": lambda store, a: [str(a["name"])],
+    "create_run": lambda store, a: _experiment_names(store, [a["spec"].experiment_id]),
+    "search_runs": lambda store, a: _experiment_names(store, a["experiment_ids"]),
+    "heartbeat": lambda store, a: _run_projects(store, a["run_ids"]),
+}
 
 
 def _least_role(permission: Permission) -> str:

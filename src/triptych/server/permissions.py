@@ -4,9 +4,9 @@ A route declares its permission with ``dependencies=[requires(Permission.READ)]`
 factory refuses to build an app with a route that declares none (:func:`check_routes`), and the
 route-coverage test enumerates every route too, so a new route cannot be reachable by accident.
 
-Who may do what is the app's :class:`Policy` (``app.state.policy``). Today there is one, the
-local policy of a server without ``--auth``: everything is allowed, which is why the server
-binds 127.0.0.1 by default. Users, tokens and roles plug in here as another policy.
+Who may do what is the app's :class:`Policy` (``app.state.policy``). Without ``--auth`` it is
+:class:`OpenPolicy`: everything is allowed, which is why the server binds 127.0.0.1 by
+default. With ``--auth`` it is ``triptych.server.auth.TokenPolicy``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,11 @@ class Policy(Protocol):
     """Decides whether a request may use a route that needs ``permission``."""
 
     def authorize(self, request: Request, permission: Permission) -> None:
-        """Return to allow; raise PermissionDenied (403) or Unauthenticated (401) to refuse."""
+        """Return to allow; raise PermissionDenied (403) or Unauthenticated (401) to refuse.
+
+        A policy may also have ``check_call(request, method, arguments)``, which the store
+        routes call with the decoded arguments before the store method runs (the token
+        policy decides project grants whose experiment travels in the body there)."""
 
 
 class OpenPolicy:
