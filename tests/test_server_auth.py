@@ -335,3 +335,29 @@ def test_auth_needs_a_store_that_keeps_users() -> None:
 
     with pytest.raises(InvalidInput, match="keeps no users"):
         _policy(ServerSettings(store="sqlite://", auth=True), NoUsers())  # type: ignore[arg-type]
+
+
+def test_artifact_bytes_need_a_token_too(tmp_path: Path) -> None:
+    from triptych.artifacts.fs import FsspecArtifactStore
+    from triptych.artifacts.http import HttpArtifactStore
+
+    store, tokens, url = _team(tmp_path)
+    local = FsspecArtifactStore(str(tmp_path / "artifacts"))
+    settings = ServerSettings(store=url, auth=True)
+    try:
+        with LiveServer(store, local, settings=settings) as server:
+            editor = HttpArtifactStore(server.url, token=tokens["editor"])
+            viewer = HttpArtifactStore(server.url, token=tokens["viewer"])
+            anonymous = HttpArtifactStore(server.url, token="")
+            try:
+                blob = editor.put_bytes(b"weights")
+                assert viewer.get_bytes(blob.digest) == b"weights"
+                with pytest.raises(PermissionDenied, match="write access"):
+                    viewer.put_bytes(b"other weights")
+                with pytest.raises(Unauthenticated):
+                    anonymous.get_bytes(blob.digest)
+            finally:
+                for client in (editor, viewer, anonymous):
+                    client.close()
+    finally:
+        store.close()
