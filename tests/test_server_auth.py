@@ -361,3 +361,19 @@ def test_artifact_bytes_need_a_token_too(tmp_path: Path) -> None:
                     client.close()
     finally:
         store.close()
+
+
+def test_the_token_setting_is_a_secret(tmp_path: Path) -> None:
+    from triptych import config
+    from triptych.errors import ConfigError
+
+    secret = "tpt_0123456789ab_" + "z" * 43
+    settings = config.resolve(environ={"TRIPTYCH_TRACKING_TOKEN": secret}, cwd=tmp_path)
+    assert settings.tracking_token == secret
+    assert settings.sources["tracking_token"] == "env TRIPTYCH_TRACKING_TOKEN"
+    assert settings.as_dict()["tracking_token"] == "***"
+    assert secret not in repr(settings) and secret not in str(settings.as_dict())
+    (tmp_path / "triptych.toml").write_text(f'tracking_token = "{secret}"\n')
+    with pytest.raises(ConfigError, match="does not belong in") as caught:
+        config.resolve(environ={}, cwd=tmp_path)
+    assert secret not in str(caught.value)

@@ -233,3 +233,37 @@ def test_the_api_page_loads_nothing_from_another_host(served: tuple[LiveServer, 
         assert len(asset.content) > 100_000
     assert httpx.get(f"{server.url}/docs/assets/LICENSE").status_code == 404
     assert httpx.get(f"{server.url}/docs/assets/..%2Fswagger-ui").status_code == 404
+
+
+def test_a_revocation_reaches_every_worker_at_once(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'workers.db'}"
+    store = SqlStore(db)
+    secret = accounts.create_admin(store, "root").secret
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "triptych", "server", "--auth", "--workers", "2",
+         "--port", str(port), "--store", db],
+        cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/api/v1/experiments"
+    headers = {"authorization": f"Bearer {secret}"}
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.stdout.read()  # type: ignore[union-attr]
+            try:
+                assert httpx.get(url, headers=headers, timeout=5).status_code == 200
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        for _ in range(10):  # new connections, spread over both workers
+            assert httpx.get(url, headers=headers, timeout=5).status_code == 200
+        store.revoke_token(secret[4:16])
+        assert [httpx.get(url, headers=headers, timeout=5).status_code for _ in range(10)] == [
+            401
+        ] * 10
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+        store.close()
