@@ -250,6 +250,7 @@ def test_output_paths_land_where_they_say_or_are_refused(
     data = report.gather("m")
     inside = world.root / "deep" / "er"
     inside.mkdir(parents=True)
+    monkeypatch.setenv("TRIPTYCH_HOME", str(world.root / ".triptych"))  # the CLI's store
     monkeypatch.chdir(inside)  # ``..`` forms climb to the root's own folders, never past it
     before = _tree(world.root)
 
@@ -278,13 +279,14 @@ def test_output_paths_land_where_they_say_or_are_refused(
             cli,
             [
                 *("predict", f"runs:/{world.run_id}/model", "--input", str(world.input)),
-                *("--output", f"{form}.parquet", "--quiet"),
+                *("--output", f"{form}.parquet", "--json"),
             ],
         )
-        if result.exit_code != 0:
-            assert "Traceback" not in result.output, result.output
-            assert result.exception is None or isinstance(result.exception, SystemExit)
-            raise InvalidInput(result.output.strip() or "refused")
+        if isinstance(result.exception, TriptychError):
+            raise result.exception  # what the entry point prints as one line
+        if result.exit_code == 2 and "Invalid value for '--output'" in result.output:
+            raise InvalidInput(result.output)  # refused by the option's own type (NUL)
+        assert result.exit_code == 0, (result.exit_code, result.output, result.exception)
 
     lands(lambda: report.write("m", f"{form}.html", data=data), f"{form}.html")
     lands(predict, f"{form}.parquet")

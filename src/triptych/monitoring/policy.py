@@ -106,7 +106,10 @@ def parse_params(items: Iterable[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise InvalidInput(f"invalid parameter {item!r}", hint="use step.key=value")
-        parsed = yaml.safe_load(value) if value.strip() else ""
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:  # e.g. a !!python/object tag: the text as it is, never run
+            parsed = value
         if not isinstance(parsed, (str, int, float, bool)) and parsed is not None:
             parsed = value
         found[key.strip()] = parsed

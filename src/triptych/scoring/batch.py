@@ -90,10 +90,12 @@ def score_file(
     far were rejected."""
     from triptych.models.model import load_model
 
-    source, target = Path(input_path), Path(output_path)
+    source, target = Path(input_path), _output(output_path)
     _check_args(source, target, chunk_size, workers, max_error_rate)
     side = (
-        Path(rejects_path) if rejects_path else target.with_name(target.stem + ".rejects.parquet")
+        _output(rejects_path)
+        if rejects_path
+        else target.with_name(target.stem + ".rejects.parquet")
     )
     if side.resolve() in (source.resolve(), target.resolve()):
         raise InvalidInput("the rejects file must differ from the input and the output")
@@ -130,6 +132,18 @@ def score_file(
         raise
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _output(path: str | Path) -> Path:
+    """An output path made absolute once, ``..`` resolved (``a/../x`` creates no ``a``);
+    InvalidInput for a name no file system can hold."""
+    try:
+        raw = os.fsencode(path)
+    except UnicodeEncodeError:
+        raw = b"\x00"
+    if b"\x00" in raw:
+        raise InvalidInput(f"cannot write {os.fspath(path)!r}: not a valid file name (NUL?)")
+    return Path(os.path.abspath(path))
 
 
 def _check_args(
