@@ -191,12 +191,22 @@ def test_project_grants_apply_where_the_arguments_name_the_experiment(team: Team
     assert {e.name for e in team.store.list_experiments()} == {"diabetes", "other"}
 
 
-def test_deferred_decisions_are_only_for_store_routes() -> None:
+def test_deferred_decisions_are_only_for_store_routes(team: Team) -> None:
     from triptych.server.auth import BODY_SUBJECTS
+    from triptych.server.permissions import requires
     from triptych.store.http.routes import BY_METHOD
 
     for method in BODY_SUBJECTS:  # each is decided by the store routes' check_call
         assert method in BY_METHOD and BY_METHOD[method].path_args == (), method
+    team.server.app.add_api_route(  # another route that happens to share a store method's name
+        "/api/v1/elsewhere",
+        lambda: {"reached": True},
+        methods=["POST"],
+        name="create_run",
+        dependencies=[requires(Permission.WRITE)],
+    )
+    assert team.request("POST", "/api/v1/elsewhere", "scoped").status_code == 403
+    assert team.request("POST", "/api/v1/elsewhere", "editor").status_code == 200
 
 
 def test_revocation_applies_to_the_very_next_request(team: Team) -> None:

@@ -105,7 +105,7 @@ class TokenPolicy:
         if permission is not Permission.ADMIN and any(
             g.project != ALL_PROJECTS for g in user.grants
         ):
-            if _route_name(request) in BODY_SUBJECTS:  # decided once the arguments are read
+            if _deferrable(request):  # decided by check_call once the arguments are read
                 request.state.deferred = (user, permission)
                 return
             project = subject_project(request)
@@ -128,7 +128,7 @@ class TokenPolicy:
         subjects = BODY_SUBJECTS.get(method)
         try:
             projects = subjects(request.app.state.store, arguments) if subjects else []
-        except (NotFound, InvalidInput, AttributeError, TypeError):
+        except (NotFound, InvalidInput, AttributeError, KeyError, TypeError):
             projects = []  # unknown subjects: refused, and nothing is said about them
         refused = [p for p in projects if not allows(user.role_on(p), permission)]
         if not projects or refused:
@@ -140,9 +140,15 @@ class TokenPolicy:
             )
 
 
-def _route_name(request: Request) -> str | None:
+def _deferrable(request: Request) -> bool:
+    """Whether the route is a store route of :data:`BODY_SUBJECTS` (whose handler always calls
+    ``check_call``); any other route, whatever its name, is decided here and now."""
+    from triptych.store.http.routes import BY_METHOD
+
     route = request.scope.get("route")
-    return getattr(route, "name", None)
+    name = getattr(route, "name", None)
+    endpoint = BY_METHOD.get(name) if name in BODY_SUBJECTS else None
+    return endpoint is not None and getattr(route, "path", None) == endpoint.url_path
 
 
 def _experiment_names(store: Any, ids: Any) -> list[str]:
