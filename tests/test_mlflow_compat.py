@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -190,3 +191,38 @@ def test_errors_take_mlflows_shape(server: str) -> None:
     )
     assert answer.status_code == 400
     assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_import_from_an_mlflow_api_over_http(
+    server: str, logged: dict[str, Any], tmp_path: Path
+) -> None:
+    """``triptych import mlflow --from http://…`` reads through MLflow's REST client; here the
+    MLflow API is triptych's own, so what MLflow's client logged is copied to a second store."""
+    env = {
+        **_env(),
+        "TRIPTYCH_TRACKING_URI": f"sqlite:///{tmp_path / 'copy.db'}",
+        "TRIPTYCH_ARTIFACT_URI": str(tmp_path / "copy-artifacts"),
+    }
+    command = [sys.executable, "-m", "triptych", "import", "mlflow", "--from", server, "--json"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=280)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["runs_imported"] == 2 and report["model_versions_imported"] == 1
+    assert report["aliases_set"] == 1 and report["warnings"] == []
+
+    from triptych.tracking.client import Client
+
+    copy = Client(env["TRIPTYCH_TRACKING_URI"], env["TRIPTYCH_ARTIFACT_URI"])
+    run = copy.get_run(logged["run_id"])
+    assert dict(run.params) == {"alpha": "0.5", "solver": "lbfgs", "depth": "3"}
+    assert [m.step for m in copy.get_metric_history(run.run_id, "loss")] == list(range(5))
+    assert copy.read_artifact(run.run_id, "docs/notes.txt") == b"hello triptych"
+    version = copy.store.get_model_version("ridge-compat", alias="champion")
+    assert version.run_id == run.run_id
+    path = version.source.split("/", 2)[2]  # runs:/<run>/<path>
+    assert f"{path}/MLmodel" in {e.path for e in copy.store.walk_artifacts(run.run_id, path)}
+
+    again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=280)  # fmt: skip
+    assert json.loads(again.stdout)["runs_imported"] == 0

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from triptych.errors import InvalidInput, NotFound
+from triptych.errors import InvalidInput, NotFound, TriptychError
 from triptych.store.base import validate_alias, validate_key
 from triptych.store.entities import Metric, RunSpec, RunStatus
 
@@ -95,6 +95,19 @@ class MlflowImporter:
     ) -> ImportReport:
         """Import the experiments named in ``experiments`` (all when empty), their runs, and
         the registered models. ``on_progress(done, total)`` is called as runs are copied."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self._run(experiments, on_progress)
+        except MlflowException as e:
+            raise TriptychError(
+                f"MLflow's store at {self.source} refused a request: {e.message}",
+                hint="check the --from URI; nothing imported so far is lost (import again)",
+            ) from e
+
+    def _run(
+        self, experiments: Sequence[str], on_progress: Callable[[int, int], None] | None
+    ) -> ImportReport:
         from mlflow.entities import ViewType
 
         found = self.mlflow.search_experiments(view_type=ViewType.ALL)

@@ -109,8 +109,9 @@ def get_registered_model(state: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def search_registered_models(state: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """``SearchRegisteredModels`` by name (``=``, ``!=``, ``LIKE``, ``ILIKE``)."""
-    clauses = parse_filter(args.get("filter"), ("name",))
+    """``SearchRegisteredModels`` by name (``=``, ``!=``, ``LIKE``, ``ILIKE``); tags are not
+    kept, so ``tags.x != 'y'`` (how MLflow's client leaves prompts out) matches every model."""
+    clauses = parse_filter(args.get("filter"), ("name", "tags"))
     found = [m for m in state.store.list_registered_models() if matches({"name": m.name}, clauses)]
     chunk, token = page(found, args, default=100)
     answer: dict[str, Any] = {"registered_models": [model_json(state, m) for m in chunk]}

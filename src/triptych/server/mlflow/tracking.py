@@ -170,7 +170,8 @@ def get_experiment_by_name(state: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 
 _CLAUSE = re.compile(
-    r"^\s*(?P<key>[A-Za-z_][\w.]*|`[^`]+`)\s*(?P<op>=|!=|LIKE|ILIKE)\s*(?P<q>['\"])(?P<value>.*)(?P=q)\s*$",
+    r"^\s*(?P<key>(?:[A-Za-z_]+\.)?(?:`[^`]+`|[\w.]+))\s*(?P<op>=|!=|LIKE|ILIKE)\s*"
+    r"(?P<q>['\"])(?P<value>.*)(?P=q)\s*$",
     re.IGNORECASE,
 )
 
@@ -187,6 +188,11 @@ def parse_filter(text: str | None, keys: Iterable[str]) -> list[tuple[str, str, 
         if match is None:
             raise invalid(f"unsupported filter {part!r}")
         key = match["key"].replace("`", "")
+        prefix, _, rest = key.partition(".")
+        if rest and prefix in ("tag", "tags"):
+            key = f"tags.{rest}"
+        elif rest and prefix in ("attribute", "attributes", "attr"):
+            key = rest
         if key not in allowed and not (key.startswith("tags.") and "tags" in allowed):
             raise invalid(f"unsupported filter key {key!r}")
         clauses.append((key, match["op"].upper(), match["value"]))
@@ -224,14 +230,13 @@ def page(
 def search_experiments(state: Any, args: dict[str, Any]) -> dict[str, Any]:
     """``SearchExperiments``: by name and tags (``=``, ``!=``, ``LIKE``, ``ILIKE``)."""
     view = args.get("view_type") or "ACTIVE_ONLY"
-    clauses = parse_filter(args.get("filter"), ("name", "attribute.name", "tags"))
+    clauses = parse_filter(args.get("filter"), ("name", "tags"))
     found = []
     for e in state.store.list_experiments(include_deleted=view != "ACTIVE_ONLY"):
         if view == "DELETED_ONLY" and e.lifecycle is not Lifecycle.DELETED:
             continue
         values = {
             "name": e.name,
-            "attribute.name": e.name,
             **{f"tags.{k}": v for k, v in e.tags.items()},
         }
         if matches(values, clauses):
