@@ -387,3 +387,47 @@ def test_the_token_setting_is_a_secret(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not belong in") as caught:
         config.resolve(environ={}, cwd=tmp_path)
     assert secret not in str(caught.value)
+
+
+def test_an_admin_manages_users_and_tokens_remotely(team: Team) -> None:
+    made = team.request(
+        "POST", "/api/v1/admin/users", "admin", json={"name": "bob", "grants": {"*": "viewer"}}
+    )
+    assert made.status_code == 200, made.text
+    assert made.json()["created_by"] == "root"  # the admin who acted, from its token
+    issued = team.request(
+        "POST", "/api/v1/admin/tokens", "admin", json={"user": "bob", "expires_days": 1}
+    )
+    assert issued.status_code == 200 and issued.headers["cache-control"] == "no-store"
+    secret = issued.json()["secret"]
+    assert accounts.parse_token(secret) is not None and issued.json()["expires_at"]
+    bob = {"authorization": f"Bearer {secret}"}
+    assert team.get("/api/v1/experiments", headers=bob).status_code == 200
+    assert (
+        team.request("POST", "/api/v1/experiments", json={"name": "x"}, headers=bob).status_code
+        == 403
+    )
+    raised = team.request("PUT", "/api/v1/admin/users/bob/roles", "admin", json={"role": "editor"})
+    assert raised.json()["grants"] == [{"project": "*", "role": "editor"}]
+    assert (
+        team.request("POST", "/api/v1/experiments", json={"name": "x"}, headers=bob).status_code
+        == 200
+    )
+    assert not any(secret in str(t) for t in team.get("/api/v1/admin/tokens", "admin").json())
+    for path, body, status in (
+        ("/api/v1/admin/users", {"name": "bob"}, 409),
+        ("/api/v1/admin/users", {"name": "eve", "grants": {"*": "root"}}, 400),
+        ("/api/v1/admin/users", {"name": "eve", "grants": ["viewer"]}, 400),
+        ("/api/v1/admin/users", {"name": "eve", "role": "viewer"}, 400),
+        ("/api/v1/admin/tokens", {"user": "nobody-here"}, 404),
+        ("/api/v1/admin/tokens", {"user": "bob", "expires_days": "soon"}, 400),
+        ("/api/v1/admin/tokens", {"user": "bob", "expires_days": 0}, 400),
+    ):
+        assert team.request("POST", path, "admin", json=body).status_code == status, body
+        assert team.request("POST", path, "editor", json=body).status_code == 403, body
+    assert (
+        team.request(
+            "PUT", "/api/v1/admin/users/zed/roles", "admin", json={"role": "viewer"}
+        ).status_code
+        == 404
+    )
