@@ -102,6 +102,25 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
+_OUT_OF_RESOURCES = (
+    "database or disk is full",
+    "disk i/o error",
+    "attempt to write a readonly database",
+)
+
+
+def out_of_resources(error: BaseException) -> bool:
+    """A full or unwritable disk (SQLite) or insufficient resources (PostgreSQL class 53):
+    retrying will not help, and the user needs to hear it as the store being unavailable."""
+    if not isinstance(error, DBAPIError):
+        return False
+    if str(getattr(error.orig, "sqlstate", "") or "").startswith("53"):
+        return True
+    return isinstance(error, OperationalError) and any(
+        s in str(error.orig).lower() for s in _OUT_OF_RESOURCES
+    )
+
+
 def with_retry(fn: Callable[[], T], what: str, attempts: int = RETRY_ATTEMPTS) -> T:
     """Run ``fn``, retrying transient database errors with jittered exponential backoff."""
     delay = 0.02
@@ -109,6 +128,11 @@ def with_retry(fn: Callable[[], T], what: str, attempts: int = RETRY_ATTEMPTS) -
         try:
             return fn()
         except DBAPIError as e:
+            if out_of_resources(e):
+                raise StoreUnavailable(
+                    f"{what} failed: {e.orig}",
+                    hint="the database's disk is full or not writable: free space, then retry",
+                ) from e
             if not is_transient(e):
                 raise
             if attempt == attempts:
