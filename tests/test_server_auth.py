@@ -431,3 +431,13 @@ def test_an_admin_manages_users_and_tokens_remotely(team: Team) -> None:
         ).status_code
         == 404
     )
+
+
+def test_the_api_description_declares_the_bearer_token(team: Team) -> None:
+    schema = team.get("/openapi.json").json()  # public, also under --auth
+    assert schema["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
+    assert schema["security"] == [{"token": []}]
+    assert schema["paths"]["/health"]["get"]["security"] == []
+    assert "401" in schema["paths"]["/api/v1/experiments"]["get"]["responses"]
+    validator = pytest.importorskip("openapi_spec_validator")
+    validator.validate(schema)

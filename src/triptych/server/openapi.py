@@ -49,10 +49,34 @@ def install(app: FastAPI) -> None:
                 routes=app.routes,
             )
             describe(schema)
+            if app.state.settings.auth:
+                secure(schema, app.routes)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def secure(schema: dict[str, Any], routes: list[Any]) -> None:
+    """Declare the bearer token (``--auth``): /docs then offers "Authorize" for a token."""
+    from triptych.server.permissions import Permission, permission_of
+
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["token"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "a triptych API token (tpt_…): triptych server token create NAME",
+    }
+    schema["security"] = [{"token": []}]
+    public = {getattr(r, "path", "") for r in routes if permission_of(r) is Permission.PUBLIC}
+    for path, operations in schema.get("paths", {}).items():
+        if path in public:
+            for operation in operations.values():
+                operation["security"] = []
+        for operation in operations.values():
+            operation.setdefault("responses", {}).setdefault(
+                "401", {"description": "no token, or an unknown, revoked or expired one"}
+            )
 
 
 def describe(schema: dict[str, Any]) -> None:
