@@ -4,6 +4,7 @@ model and an alias; both MLflow's client and triptych's read them back."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -86,6 +87,55 @@ print("RESULT " + json.dumps(out))
 """
 
 
+# More of the client: nested and resumed runs, filters, registry operations.
+EXTRA_SCRIPT = r"""
+import json
+import mlflow, numpy as np
+from mlflow import MlflowClient
+from sklearn.linear_model import Ridge
+c = MlflowClient()
+out = {}
+mlflow.set_experiment("extra")
+with mlflow.start_run(run_name="outer") as outer:
+    with mlflow.start_run(run_name="inner", nested=True) as inner:
+        mlflow.log_metric("x", 1)
+parent = c.get_run(inner.info.run_id).data.tags.get("mlflow.parentRunId")
+out["parent"] = parent == outer.info.run_id
+with mlflow.start_run(run_id=inner.info.run_id):  # resumed
+    mlflow.log_metric("x", 2, step=1)
+out["resumed"] = [m.value for m in c.get_metric_history(inner.info.run_id, "x")]
+mlflow.start_run(run_name="bad")
+mlflow.end_run(status="FAILED")
+exp = mlflow.get_experiment_by_name("extra")
+ids = [exp.experiment_id]
+out["by_name"] = len(mlflow.search_runs(ids, filter_string="attributes.run_name = 'outer'"))
+out["order"] = [r.info.run_name for r in c.search_runs(ids, order_by=["attributes.start_time ASC"])]
+out["failed"] = [r.info.run_name for r in c.search_runs(ids, "attributes.status = 'FAILED'")]
+out["by_tag"] = len(c.search_runs(ids, filter_string="tags.`mlflow.runName` = 'outer'"))
+c.rename_experiment(exp.experiment_id, "extra2")
+out["renamed"] = c.get_experiment(exp.experiment_id).name
+with mlflow.start_run(experiment_id=exp.experiment_id) as r:
+    mlflow.sklearn.log_model(Ridge().fit(np.ones((3, 2)), [1, 2, 3]), name="m")
+mlflow.register_model(f"runs:/{r.info.run_id}/m", "extra-model")  # resolved to the logged model
+mlflow.register_model(f"models:/{mlflow.last_logged_model().model_id}", "extra-model")
+out["versions"] = [v.version for v in c.search_model_versions("name='extra-model'")]
+out["pyfunc"] = mlflow.pyfunc.load_model("models:/extra-model/2").predict(np.ones((1, 2))).tolist()
+c.set_registered_model_alias("extra-model", "prod", 1)
+c.delete_registered_model_alias("extra-model", "prod")
+out["aliases"] = c.get_registered_model("extra-model").aliases
+c.delete_model_version("extra-model", 1)
+out["after_delete"] = [v.version for v in c.search_model_versions("name='extra-model'")]
+c.delete_experiment(exp.experiment_id)
+out["deleted"] = c.get_experiment(exp.experiment_id).lifecycle_stage
+c.restore_experiment(exp.experiment_id)
+try:
+    c.delete_tag(outer.info.run_id, "mlflow.runName")
+except mlflow.exceptions.MlflowException as e:
+    out["delete_tag"] = e.error_code
+print("RESULT " + json.dumps(out))
+"""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -99,9 +149,10 @@ def _env() -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("server")
+@contextlib.contextmanager
+def _serve(folder: Path) -> Iterator[str]:
+    """A real ``triptych server`` on a free loopback port over a fresh store in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "triptych", "server", "--port", str(port),
@@ -125,16 +176,25 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def logged(server: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    folder = tmp_path_factory.mktemp("client")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with _serve(tmp_path_factory.mktemp("server")) as url:
+        yield url
+
+
+def _client(server: str, script: str, folder: Path) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-c", CLIENT_SCRIPT],
+        [sys.executable, "-c", script],
         cwd=folder, env={**_env(), "MLFLOW_TRACKING_URI": server},
         capture_output=True, text=True, timeout=280,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
     line = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")][-1]
     return json.loads(line[len("RESULT ") :])  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def logged(server: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return _client(server, CLIENT_SCRIPT, tmp_path_factory.mktemp("client"))
 
 
 def test_mlflow_reads_back_what_it_logged(logged: dict[str, Any]) -> None:
@@ -226,3 +286,14 @@ def test_import_from_an_mlflow_api_over_http(
     again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
                            timeout=280)  # fmt: skip
     assert json.loads(again.stdout)["runs_imported"] == 0
+
+
+def test_more_of_the_client(tmp_path: Path) -> None:
+    with _serve(tmp_path / "server") as url:  # its own store: the searches above stay exact
+        got = _client(url, EXTRA_SCRIPT, tmp_path)
+    assert got["parent"] is True and got["resumed"] == [1.0, 2.0]
+    assert got["by_name"] == 1 and got["by_tag"] == 1 and got["failed"] == ["bad"]
+    assert got["order"] == ["outer", "inner", "bad"] and got["renamed"] == "extra2"
+    assert got["versions"] == ["2", "1"] and got["pyfunc"] == [pytest.approx(2.0)]
+    assert got["aliases"] == {} and got["after_delete"] == ["2"]
+    assert got["deleted"] == "deleted" and got["delete_tag"] == "NOT_IMPLEMENTED"
