@@ -5,6 +5,7 @@ model and an alias; both MLflow's client and triptych's read them back."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import socket
@@ -18,7 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-pytest.importorskip("mlflow")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("mlflow") is None,
+    reason="needs MLflow: pip install 'triptych[mlflow]'",
+)
 
 # MLflow's client runs in its own process: its warnings and global state stay out of pytest.
 CLIENT_SCRIPT = r"""

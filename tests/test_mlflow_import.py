@@ -3,6 +3,7 @@ artifact root) imports completely, and a second import adds nothing."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -12,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("mlflow")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("mlflow") is None,
+    reason="needs MLflow: pip install 'triptych[mlflow]'",
+)
 
 # Written by MLflow's client in its own process (MLflow's warnings stay out of pytest's).
 MAKE_STORE = textwrap.dedent(
