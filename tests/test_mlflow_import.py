@@ -177,3 +177,17 @@ def test_a_missing_mlflow_experiment_is_an_error(
         cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert done.returncode != 0 and "no MLflow experiment named nope" in done.stderr
+
+
+def test_without_mlflow_the_error_names_the_extra(tmp_path: Path) -> None:
+    code = (
+        "import sys\nsys.modules['mlflow'] = None  # as if it were not installed\n"
+        "from triptych.cli.main import run\n"
+        "sys.argv = ['triptych', 'import', 'mlflow', '--from', 'sqlite:///mlflow.db']\nrun()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=_env(tmp_path), capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "pip install 'triptych[mlflow]'" in done.stderr and "Traceback" not in done.stderr
