@@ -156,8 +156,9 @@ def test_project_grants_apply_where_the_route_names_the_experiment(team: Team) -
     assert refused.status_code == 403
     assert "on project 'other'" in refused.json()["message"]
     assert team.get("/api/v1/runs/0000", "scoped").status_code == 403  # learns nothing
-    # routes without an experiment in the path need the role on *
-    assert team.get("/api/v1/experiments", "scoped").status_code == 403
+    # routes without an experiment need the role on *; lists show the user's projects only
+    assert [e["name"] for e in team.get("/api/v1/experiments", "scoped").json()] == ["diabetes"]
+    assert team.get("/api/v1/datasets", "scoped").status_code == 403
     assert team.get("/api/v1/admin/users", "scoped").status_code == 403
     assert [m.key for m in team.store.get_metric_history(run_mine, "loss")] == ["loss"]
     assert team.store.get_metric_history(run_other, "loss") == []
@@ -183,8 +184,11 @@ def test_project_grants_apply_where_the_arguments_name_the_experiment(team: Team
         scoped.heartbeat([run.run_id])
         with pytest.raises(PermissionDenied, match="on project 'elsewhere'"):
             scoped.create_experiment("elsewhere")
-        with pytest.raises(PermissionDenied):
-            scoped.get_experiment_by_name("diabetes")  # no id in the path: needs a role on *
+        found = scoped.get_experiment_by_name("diabetes")
+        assert found is not None and found.experiment_id == mine
+        with pytest.raises(PermissionDenied, match="on project 'other'"):
+            scoped.get_experiment_by_name("other")
+        assert [e.name for e in scoped.list_experiments()] == ["diabetes"]  # its projects only
     finally:
         scoped.close()
     assert [r.name for r in team.store.search_runs([other]).items] == []

@@ -11,10 +11,12 @@ so a revocation applies to the very next request, in every worker.
 Roles per project (see ``docs/server.md``): a grant on ``*`` applies to every route; a grant
 on an experiment applies to the routes whose subject is that experiment, known from the path
 (``{experiment_id}``, or ``{run_id}`` through the run's experiment) or whose arguments do
-(creating an experiment or a run, searching runs, heartbeats: :data:`BODY_SUBJECTS`, checked
-by the store routes once the arguments are read, see :meth:`TokenPolicy.check_call`). Every
-other route (listing experiments, datasets, lineage, models, schedules, deployments, monitors,
-blobs) needs the role on ``*``; admin routes need admin on ``*``.
+(creating an experiment or a run, searching runs, heartbeats, finding an experiment by name:
+:data:`BODY_SUBJECTS`, checked by the store routes once the arguments are read, see
+:meth:`TokenPolicy.check_call`); listing experiments answers the user's projects only
+(:data:`RESULT_FILTERS`). Every other route (datasets, lineage, models, schedules,
+deployments, monitors, blobs, the UI) needs the role on ``*``; admin routes need admin on
+``*``.
 """
 
 from __future__ import annotations
@@ -125,6 +127,8 @@ class TokenPolicy:
         if deferred is None:
             return
         user, permission = deferred
+        if method in RESULT_FILTERS:
+            return  # the answer is filtered to the user's projects (filter_result)
         subjects = BODY_SUBJECTS.get(method)
         try:
             projects = subjects(request.app.state.store, arguments) if subjects else []
@@ -139,6 +143,16 @@ class TokenPolicy:
                 f"{_least_role(permission)}" + (f" --project {refused[0]}" if refused else ""),
             )
 
+    def filter_result(self, request: Request, method: str, result: Any) -> Any:
+        """A deferred list answer (:data:`RESULT_FILTERS`) keeps the user's projects only;
+        any other answer was decided by :meth:`check_call` before the call and passes."""
+        deferred = getattr(request.state, "deferred", None)
+        keep = RESULT_FILTERS.get(method)
+        if deferred is None or keep is None:
+            return result
+        user, permission = deferred
+        return [item for item in result if allows(user.role_on(keep(item)), permission)]
+
 
 def _deferrable(request: Request) -> bool:
     """Whether the route is a store route of :data:`BODY_SUBJECTS` (whose handler always calls
@@ -146,8 +160,9 @@ def _deferrable(request: Request) -> bool:
     from triptych.store.http.routes import BY_METHOD
 
     route = request.scope.get("route")
-    name = getattr(route, "name", None)
-    endpoint = BY_METHOD.get(name) if name in BODY_SUBJECTS else None
+    name = str(getattr(route, "name", ""))
+    deferred = name in BODY_SUBJECTS or name in RESULT_FILTERS
+    endpoint = BY_METHOD.get(name) if deferred else None
     return endpoint is not None and getattr(route, "path", None) == endpoint.url_path
 
 
@@ -165,6 +180,12 @@ BODY_SUBJECTS: dict[str, Callable[[Any, dict[str, Any]], list[str]]] = {
     "create_run": lambda store, a: _experiment_names(store, [a["spec"].experiment_id]),
     "search_runs": lambda store, a: _experiment_names(store, a["experiment_ids"]),
     "heartbeat": lambda store, a: _run_projects(store, a["run_ids"]),
+    "get_experiment_by_name": lambda store, a: [str(a["name"])],
+}
+
+# Store methods whose answer is a list a project-scoped user sees part of: each entry's project.
+RESULT_FILTERS: dict[str, Callable[[Any], str]] = {
+    "list_experiments": lambda experiment: str(experiment.name),
 }
 
 

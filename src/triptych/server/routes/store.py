@@ -81,6 +81,9 @@ def _handler(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         store = request.app.state.store
         call = functools.partial(getattr(store, endpoint.method), **arguments)
         result = await run_in_threadpool(call)
+        filter_result = getattr(request.app.state.policy, "filter_result", None)
+        if filter_result is not None:  # a list a project-scoped user sees part of
+            result = filter_result(request, endpoint.method, result)
         return Response(dumps(result, returns), media_type="application/json")
 
     handle.__name__ = endpoint.method
