@@ -301,3 +301,26 @@ def test_more_of_the_client(tmp_path: Path) -> None:
     assert got["versions"] == ["2", "1"] and got["pyfunc"] == [pytest.approx(2.0)]
     assert got["aliases"] == {} and got["after_delete"] == ["2"]
     assert got["deleted"] == "deleted" and got["delete_tag"] == "NOT_IMPLEMENTED"
+
+
+def test_a_request_over_the_body_limit_is_refused(tmp_path: Path) -> None:
+    import asyncio
+
+    from triptych.server.app import create_app
+    from triptych.server.settings import ServerSettings
+
+    settings = ServerSettings(store="", max_body=1000)
+    app = create_app(
+        f"sqlite:///{tmp_path / 'db.sqlite'}", str(tmp_path / "art"), settings=settings
+    )
+
+    async def requests() -> tuple[httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            big = await client.post("/api/2.0/mlflow/experiments/create", json={"name": "x" * 2000})
+            small = await client.post("/api/2.0/mlflow/experiments/create", json={"name": "x"})
+            return big, small
+
+    big, small = asyncio.run(requests())
+    assert big.status_code == 400 and "over 1,000 bytes" in big.json()["message"]
+    assert small.status_code == 200 and small.json()["experiment_id"]
