@@ -154,13 +154,14 @@ def _env() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _serve(folder: Path) -> Iterator[str]:
+def _serve(folder: Path, *args: str) -> Iterator[str]:
     """A real ``triptych server`` on a free loopback port over a fresh store in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "triptych", "server", "--port", str(port),
-         "--store", f"sqlite:///{folder / 'team.db'}", "--artifacts", str(folder / "artifacts")],
+         "--store", f"sqlite:///{folder / 'team.db'}", "--artifacts", str(folder / "artifacts"),
+         *args],
         cwd=folder, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -185,10 +186,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def _client(server: str, script: str, folder: Path) -> dict[str, Any]:
+def _client(server: str, script: str, folder: Path, **env: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-c", script],
-        cwd=folder, env={**_env(), "MLFLOW_TRACKING_URI": server},
+        cwd=folder, env={**_env(), "MLFLOW_TRACKING_URI": server, **env},
         capture_output=True, text=True, timeout=280,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
@@ -324,3 +325,45 @@ def test_a_request_over_the_body_limit_is_refused(tmp_path: Path) -> None:
     big, small = asyncio.run(requests())
     assert big.status_code == 400 and "over 1,000 bytes" in big.json()["message"]
     assert small.status_code == 200 and small.json()["experiment_id"]
+
+
+AUTH_SCRIPT = r"""
+import json
+import mlflow
+out = {}
+mlflow.set_experiment("secured")
+with mlflow.start_run() as run:
+    mlflow.log_metric("m", 1.0)
+out["run_id"] = run.info.run_id
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_mlflow_uses_a_triptych_token_under_auth(tmp_path: Path) -> None:
+    folder = tmp_path / "server"
+    folder.mkdir()
+    db = f"sqlite:///{folder / 'team.db'}"
+
+    def account(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "triptych", "server", *args, "--store", db],
+            cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    admin = account("create-admin", "alice")
+    account("user", "add", "bob", "--role", "viewer")
+    viewer = account("token", "create", "bob")
+    with _serve(folder, "--auth") as url:
+        got = _client(url, AUTH_SCRIPT, tmp_path, MLFLOW_TRACKING_TOKEN=admin)
+        run = f"{url}/api/2.0/mlflow/runs/get"
+        bearer = {"Authorization": f"Bearer {viewer}"}
+        assert httpx.get(run, params={"run_id": got["run_id"]}).status_code == 401
+        seen = httpx.get(run, params={"run_id": got["run_id"]}, headers=bearer)
+        assert seen.status_code == 200 and seen.json()["run"]["data"]["metrics"][0]["value"] == 1
+        write = httpx.post(
+            f"{url}/api/2.0/mlflow/runs/log-metric", headers=bearer,
+            json={"run_id": got["run_id"], "key": "m", "value": 2, "timestamp": 1, "step": 1},
+        )  # fmt: skip
+        assert write.status_code == 403
