@@ -445,3 +445,38 @@ def test_the_api_description_declares_the_bearer_token(team: Team) -> None:
     assert "401" in schema["paths"]["/api/v1/experiments"]["get"]["responses"]
     validator = pytest.importorskip("openapi_spec_validator")
     validator.validate(schema)
+
+
+def test_a_project_editor_tracks_a_run_end_to_end(team: Team, tmp_path: Path) -> None:
+    """The fluent API as a project-scoped editor: environment, metrics, params, an artifact."""
+    import os
+    import subprocess
+    import sys
+
+    from triptych.artifacts.fs import FsspecArtifactStore
+
+    mine = team.store.create_experiment("diabetes")
+    team.server.app.state.artifacts = FsspecArtifactStore(str(tmp_path / "artifacts"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIPTYCH_")}
+    env.update(
+        TRIPTYCH_TRACKING_URI=team.server.url,
+        TRIPTYCH_ARTIFACT_URI=team.server.url,
+        TRIPTYCH_TRACKING_TOKEN=team.tokens["scoped"],
+    )
+    (tmp_path / "notes.txt").write_text("scoped")
+    code = (
+        "import triptych\n"
+        "with triptych.start_run('diabetes', name='scoped') as run:\n"
+        "    triptych.log_param('alpha', 1)\n"
+        "    triptych.log_metric('loss', 0.5)\n"
+        "    triptych.log_artifact('notes.txt')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    [run] = team.store.search_runs([mine]).items
+    assert run.params == {"alpha": "1"} and run.status.value == "FINISHED"
+    assert [a.path for a in team.store.list_artifacts(run.run_id)] == ["notes.txt"]
+    digest = team.store.get_artifact(run.run_id, "notes.txt").digest
+    assert team.request("DELETE", f"/api/v1/blobs/{digest}", "scoped").status_code == 403

@@ -107,6 +107,8 @@ class TokenPolicy:
         if permission is not Permission.ADMIN and any(
             g.project != ALL_PROJECTS for g in user.grants
         ):
+            if _shared(request) and any(allows(g.role, permission) for g in user.grants):
+                return  # content-addressed records every project's runs need
             if _deferrable(request):  # decided by check_call once the arguments are read
                 request.state.deferred = (user, permission)
                 return
@@ -154,16 +156,37 @@ class TokenPolicy:
         return [item for item in result if allows(user.role_on(keep(item)), permission)]
 
 
-def _deferrable(request: Request) -> bool:
-    """Whether the route is a store route of :data:`BODY_SUBJECTS` (whose handler always calls
-    ``check_call``); any other route, whatever its name, is decided here and now."""
-    from triptych.store.http.routes import BY_METHOD
-
+def _route(request: Request) -> tuple[str, str]:
+    """The route's name and the module of its handler (which says what kind of route it is)."""
     route = request.scope.get("route")
-    name = str(getattr(route, "name", ""))
-    deferred = name in BODY_SUBJECTS or name in RESULT_FILTERS
-    endpoint = BY_METHOD.get(name) if deferred else None
-    return endpoint is not None and getattr(route, "path", None) == endpoint.url_path
+    endpoint = getattr(route, "endpoint", None)
+    return str(getattr(route, "name", "")), str(getattr(endpoint, "__module__", ""))
+
+
+def _deferrable(request: Request) -> bool:
+    """Whether the route is a store route of :data:`BODY_SUBJECTS` or :data:`RESULT_FILTERS`
+    (whose handler always calls ``check_call`` and ``filter_result``); any other route,
+    whatever its name, is decided here and now."""
+    name, module = _route(request)
+    return module == _STORE_ROUTES and (name in BODY_SUBJECTS or name in RESULT_FILTERS)
+
+
+def _shared(request: Request) -> bool:
+    """Whether the route reads or adds a content-addressed record no experiment owns."""
+    return _route(request) in SHARED
+
+
+_STORE_ROUTES = "triptych.server.routes.store"
+
+# Environments and artifact blobs are named by their content: a user who may read or write in
+# some project may read or add them (runs of its projects need them), not delete them.
+SHARED = {
+    ("put_environment", _STORE_ROUTES),
+    ("get_environment", _STORE_ROUTES),
+    ("blob_head", "triptych.server.routes.blobs"),
+    ("blob_get", "triptych.server.routes.blobs"),
+    ("blob_put", "triptych.server.routes.blobs"),
+}
 
 
 def _experiment_names(store: Any, ids: Any) -> list[str]:
