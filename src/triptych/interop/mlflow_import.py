@@ -108,9 +108,7 @@ class MlflowImporter:
     def _run(
         self, experiments: Sequence[str], on_progress: Callable[[int, int], None] | None
     ) -> ImportReport:
-        from mlflow.entities import ViewType
-
-        found = self.mlflow.search_experiments(view_type=ViewType.ALL)
+        found = list(self._experiments())
         if experiments:
             missing = set(experiments) - {e.name for e in found}
             if missing:
@@ -148,6 +146,19 @@ class MlflowImporter:
         if experiment.lifecycle_stage == "deleted":
             self.store.set_experiment_lifecycle(experiment_id, True)
         return experiment_id
+
+    def _experiments(self) -> Iterator[Any]:
+        from mlflow.entities import ViewType
+
+        token = None
+        while True:
+            page = self.mlflow.search_experiments(
+                view_type=ViewType.ALL, max_results=_PAGE, page_token=token
+            )
+            yield from page
+            token = page.token
+            if not token:
+                return
 
     def _runs_of(self, experiment_id: str) -> Iterator[Any]:
         from mlflow.entities import ViewType
