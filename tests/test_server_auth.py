@@ -480,3 +480,25 @@ def test_a_project_editor_tracks_a_run_end_to_end(team: Team, tmp_path: Path) ->
     assert [a.path for a in team.store.list_artifacts(run.run_id)] == ["notes.txt"]
     digest = team.store.get_artifact(run.run_id, "notes.txt").digest
     assert team.request("DELETE", f"/api/v1/blobs/{digest}", "scoped").status_code == 403
+
+
+def test_who_acts_is_who_authenticated(team: Team) -> None:
+    """An editor cannot write another name into a trail; an admin (a loop's or CI's account)
+    may record the name it acts for."""
+    from triptych.store.entities import MonitorSpec
+
+    experiment = team.store.create_experiment("trail")
+    editor = HttpStore(team.server.url, token=team.tokens["editor"])
+    admin = HttpStore(team.server.url, token=team.tokens["admin"])
+    try:
+        run = editor.create_run(RunSpec(experiment_id=experiment, name="r", user="mallory"))
+        assert team.store.get_run(run.run_id).user == "editor"
+        monitor = editor.create_monitor("svc", MonitorSpec("datasets:/d@1"), actor="mallory")
+        assert monitor.created_by == "editor"
+        unnamed = editor.create_monitor("svc2", MonitorSpec("datasets:/d@1"))
+        assert unnamed.created_by == "editor"
+        looped = admin.create_run(RunSpec(experiment_id=experiment, name="l", user="loop"))
+        assert team.store.get_run(looped.run_id).user == "loop"
+    finally:
+        editor.close()
+        admin.close()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import is_dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -101,6 +102,7 @@ class TokenPolicy:
                 hint="ask an admin for a new one (triptych server token create NAME)",
             )
         request.state.user = user.name
+        request.state.principal = user
         if allows(user.role_on(ALL_PROJECTS), permission):
             return
         project = None
@@ -154,6 +156,35 @@ class TokenPolicy:
             return result
         user, permission = deferred
         return [item for item in result if allows(user.role_on(keep(item)), permission)]
+
+    def identity(self, request: Request, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The arguments with who acts set to the authenticated user, unless it is an admin
+        of ``*`` (who may act for others: a loop or CI account recording its own name).
+        So an editor cannot write another name into an audit trail or approve its own alias
+        request by calling itself someone else."""
+        user = getattr(request.state, "principal", None)
+        if user is None or user.role_on(ALL_PROJECTS) == "admin":
+            return arguments
+        changed = dict(arguments)
+        for key in IDENTITY_ARGUMENTS:
+            if key in changed or _takes(request, key):
+                changed[key] = user.name
+        spec = changed.get("spec")
+        if is_dataclass(spec) and not isinstance(spec, type) and hasattr(spec, "user"):
+            changed["spec"] = replace(spec, user=user.name)
+        return changed
+
+
+# Arguments of store methods that name who acts (the registry's and deployments' trails).
+IDENTITY_ARGUMENTS = ("user", "actor")
+
+
+def _takes(request: Request, key: str) -> bool:
+    from triptych.store.http.routes import BY_METHOD
+
+    name, module = _route(request)
+    endpoint = BY_METHOD.get(name) if module == _STORE_ROUTES else None
+    return endpoint is not None and key in endpoint.signature.parameters
 
 
 def _route(request: Request) -> tuple[str, str]:

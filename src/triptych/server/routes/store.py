@@ -75,9 +75,13 @@ def _handler(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                     arguments[p.name] = []  # an empty repeated argument is absent
                 else:
                     raise InvalidInput(f"missing argument {p.name!r}")
-        check_call = getattr(request.app.state.policy, "check_call", None)
+        policy = request.app.state.policy
+        check_call = getattr(policy, "check_call", None)
         if check_call is not None:  # a decision that needs the arguments (project grants)
             await run_in_threadpool(check_call, request, endpoint.method, arguments)
+        identity = getattr(policy, "identity", None)
+        if identity is not None:  # who acts is who authenticated (--auth)
+            arguments = identity(request, arguments)
         store = request.app.state.store
         call = functools.partial(getattr(store, endpoint.method), **arguments)
         result = await run_in_threadpool(call)
