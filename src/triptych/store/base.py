@@ -131,6 +131,17 @@ def validate_dataset_name(name: object) -> str:
     return name
 
 
+def as_int(kind: str, value: object) -> int:
+    """``value`` as an integer id or version number; InvalidInput for anything else (a path
+    segment such as ``../x`` arrives here as text from the server)."""
+    if isinstance(value, bool):
+        raise InvalidInput(f"invalid {kind} {value!r}: not a whole number")
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise InvalidInput(f"invalid {kind} {value!r}: not a whole number") from None
+
+
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 
 

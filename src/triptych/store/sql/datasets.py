@@ -10,7 +10,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from triptych.errors import InvalidInput, NotFound
 from triptych.store import base
-from triptych.store.base import now_ms
+from triptych.store.base import as_int, now_ms
 from triptych.store.entities import Dataset, DatasetVersion, DatasetVersionSpec
 from triptych.store.sql import schema as db
 from triptych.store.sql.counters import next_number
@@ -49,7 +49,7 @@ class SqlDatasets:
         if version is None:
             query = query.order_by(db.dataset_versions.c.version.desc()).limit(1)
         else:
-            query = query.where(db.dataset_versions.c.version == int(version))
+            query = query.where(db.dataset_versions.c.version == as_int("version", version))
         row = conn.execute(query).first()
         if row is None:
             which = "no versions" if version is None else f"no version {version}"

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from triptych.errors import Conflict, NotFound, PermissionDenied
 from triptych.store import base
-from triptych.store.base import now_ms
+from triptych.store.base import as_int, now_ms
 from triptych.store.entities import AliasRequest, ModelEvent, ModelVersion, RegisteredModel
 from triptych.store.sql import schema as db
 from triptych.store.sql.counters import next_number
@@ -43,7 +43,7 @@ class SqlModels:
         row = conn.execute(
             select(db.model_versions).where(
                 db.model_versions.c.model_id == model.id,
-                db.model_versions.c.version == int(version),
+                db.model_versions.c.version == as_int("version", version),
             )
         ).first()
         if row is None:
@@ -231,11 +231,11 @@ class SqlModels:
             self._upsert_values(
                 conn,
                 db.model_aliases,
-                [{"model_id": model.id, "alias": alias, "version": int(version)}],
+                [{"model_id": model.id, "alias": alias, "version": as_int("version", version)}],
             )
             self._event(
-                conn, name, "alias", version=int(version), alias=alias, previous=previous,
-                user=user, reason=reason, details=details,
+                conn, name, "alias", version=as_int("version", version), alias=alias,
+                previous=previous, user=user, reason=reason, details=details,
             )  # fmt: skip
             return int(previous) if previous is not None else None
 
@@ -504,7 +504,7 @@ class SqlModels:
                 insert(db.alias_requests).values(
                     model_id=model.id,
                     alias=alias,
-                    version=int(version),
+                    version=as_int("version", version),
                     requester=user,
                     reason=reason,
                     status="pending",
@@ -512,7 +512,7 @@ class SqlModels:
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
             self._event(
-                conn, name, "request", version=int(version), alias=alias, user=user,
+                conn, name, "request", version=as_int("version", version), alias=alias, user=user,
                 reason=reason, details={"request_id": rid},
             )  # fmt: skip
             row = conn.execute(select(db.alias_requests).where(db.alias_requests.c.id == rid)).one()
@@ -526,7 +526,9 @@ class SqlModels:
     ) -> AliasRequest:
         def write(conn: Connection) -> AliasRequest:
             row = conn.execute(
-                select(db.alias_requests).where(db.alias_requests.c.id == int(request_id))
+                select(db.alias_requests).where(
+                    db.alias_requests.c.id == as_int("request id", request_id)
+                )
             ).first()
             if row is None:
                 raise NotFound(f"alias request {request_id} not found")

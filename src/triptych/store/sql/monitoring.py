@@ -15,7 +15,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from triptych.errors import AlreadyExists, Conflict, NotFound
-from triptych.store.base import now_ms
+from triptych.store.base import as_int, now_ms
 from triptych.store.entities import Alert, Monitor, MonitorSpec, RaisedAlert
 from triptych.store.monitoring import (
     payload_json,
@@ -210,7 +210,9 @@ class SqlMonitoring:
 
     def get_alert(self, alert_id: int) -> Alert:
         def read(conn: Connection) -> Alert:
-            row = conn.execute(select(db.alerts).where(db.alerts.c.id == int(alert_id))).first()
+            row = conn.execute(
+                select(db.alerts).where(db.alerts.c.id == as_int("alert id", alert_id))
+            ).first()
             if row is None:
                 raise NotFound(
                     f"alert {alert_id} not found", hint="list them: triptych monitor alerts"
@@ -247,7 +249,9 @@ class SqlMonitoring:
         a = db.alerts
 
         def write(conn: Connection) -> Alert:
-            row = conn.execute(select(a).where(a.c.id == int(alert_id)).with_for_update()).first()
+            row = conn.execute(
+                select(a).where(a.c.id == as_int("alert id", alert_id)).with_for_update()
+            ).first()
             if row is None:
                 raise NotFound(
                     f"alert {alert_id} not found", hint="list them: triptych monitor alerts"
