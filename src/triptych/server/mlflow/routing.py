@@ -18,9 +18,9 @@ from triptych.server.mlflow.errors import invalid, mlflow_error
 from triptych.server.permissions import Permission, requires
 
 PREFIX = "/api/2.0/mlflow"
-# MLflow's searches are reads sent as POST; the server's route check (tests/test_server_routes)
-# takes every POST for a write, so they declare write for now (docs/mlflow.md).
-POST_READ = Permission.WRITE
+# MLflow's searches are reads sent as POST (a JSON body): a viewer may search
+# (tests/test_server_routes.py lists them among the reads with a body).
+POST_READ = Permission.READ
 Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]
 
 
