@@ -502,3 +502,11 @@ def test_who_acts_is_who_authenticated(team: Team) -> None:
     finally:
         editor.close()
         admin.close()
+
+
+def test_an_echoed_token_is_redacted_in_errors(team: Team) -> None:
+    secret = team.tokens["viewer"]
+    answer = team.request("POST", "/api/v1/experiments", "editor", json={"name": "x", secret: 1})
+    assert answer.status_code == 400
+    assert secret not in answer.text and secret[17:] not in answer.text
+    assert f"{secret[:16]}_…" in answer.json()["message"]

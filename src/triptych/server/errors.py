@@ -25,8 +25,17 @@ log = logging.getLogger(__name__)
 def error_response(
     status: int, error: str, message: str, hint: str | None = None, **headers: str
 ) -> Response:
+    from triptych.server.accounts import redact_token  # an echoed argument may be a token
+
+    message, hint = redact_token(message), redact_token(hint) if hint else hint
     body = orjson.dumps({"error": error, "message": message, "hint": hint})
     return Response(body, status, headers=headers or None, media_type="application/json")
+
+
+def _redacted(exc: BaseException) -> str:
+    from triptych.server.accounts import redact_token
+
+    return redact_token(str(exc))
 
 
 def _class_for(status: int) -> str:
@@ -41,7 +50,7 @@ async def _triptych(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TriptychError)
     status = http_status(exc)
     if status >= 500:
-        log.error("%s %s failed: %s", request.method, request.url.path, exc)
+        log.error("%s %s failed: %s", request.method, request.url.path, _redacted(exc))
     if status == 401:
         return _unauthenticated(request, exc)
     return error_response(status, type(exc).__name__, exc.message, exc.hint)
