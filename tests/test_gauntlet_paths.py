@@ -295,6 +295,42 @@ def test_output_paths_land_where_they_say_or_are_refused(
     world.untouched()
 
 
+def test_symlinks_never_lead_out(
+    world: World, count: Callable[[int], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder being logged, a folder being downloaded into, and an output file that is a
+    symlink to the secret: nothing outside the root is read or written through them."""
+    c, run_id, secret = world.client, world.run_id, world.root.parent / "secret.txt"
+    logged = world.root / "logged"
+    logged.mkdir()
+    (logged / "ok.txt").write_text("ok")
+    (logged / "leak.txt").symlink_to(secret)
+    with pytest.raises(UnsafePath, match="outside"):
+        c.log_artifacts(run_id, logged, "x")
+    assert [e.path for e in c.list_artifacts(run_id)] == ["model", "notes"]  # nothing logged
+    dst = world.root / "dst"
+    dst.mkdir()
+    (dst / "notes").symlink_to(world.root.parent, target_is_directory=True)
+    with pytest.raises(UnsafePath, match="outside"):
+        c.download_artifacts(run_id, "notes", dst)
+    assert not (world.root.parent / "hello.txt").exists()
+    # outputs replace a symlink, never write through it
+    monkeypatch.setenv("TRIPTYCH_HOME", str(world.root / ".triptych"))
+    data = report.gather("m")
+    (world.root / "r.html").symlink_to(secret)
+    report.write("m", world.root / "r.html", data=data)
+    (world.root / "o.parquet").symlink_to(secret)
+    result = CliRunner().invoke(
+        cli,
+        ["predict", f"runs:/{run_id}/model", "-i", str(world.input), "-o", "o.parquet", "--json"],
+    )
+    assert result.exit_code == 0, (result.output, result.exception)
+    for out in ("r.html", "o.parquet"):
+        assert not (world.root / out).is_symlink() and (world.root / out).stat().st_size > 0
+    count(4)
+    world.untouched()
+
+
 # -- the table over HTTP: every route that carries a path ---------------------------------------
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str, Path]]:
