@@ -511,7 +511,7 @@ _PIECES = st.sampled_from(
 )
 _PATHS = st.one_of(st.lists(_PIECES, max_size=10).map("".join), st.text(max_size=40))
 _SETTINGS = settings(
-    max_examples=150,
+    max_examples=100,
     derandomize=True,
     database=None,
     deadline=None,
