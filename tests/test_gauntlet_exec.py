@@ -319,12 +319,15 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
         _MADE.append((event, os.fsdecode(args[0]), args[1]))
 
 
-sys.addaudithook(_audit)  # audit hooks cannot be removed: _WATCHING switches it
+_HOOKED: list[bool] = []
 
 
 @pytest.fixture
 def watch_temp_dirs() -> Iterator[Callable[[], list[tuple[str, str, int | None]]]]:
     global _WATCHING
+    if not _HOOKED:  # installed on first use; audit hooks cannot be removed: _WATCHING gates it
+        sys.addaudithook(_audit)
+        _HOOKED.append(True)
     _MADE.clear()
     _WATCHING = True
     try:
