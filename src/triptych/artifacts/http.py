@@ -2,14 +2,18 @@
 
 The artifact store contract over ``/api/v1/blobs/{digest}`` (see ``triptych.server.routes.
 blobs``). An upload is skipped when the server already has the digest, and streamed from the
-file otherwise; a download is streamed and, if the connection breaks, resumed from the byte it
-stopped at (``Range``), up to a few times. Every read is verified against the digest here, on
-the client, whatever the server says.
+file otherwise — a file over ``RESUMABLE_AT`` bytes in chunks through ``/api/v1/uploads``, so
+a broken connection or a restarted server costs one chunk, not the whole file; a download is
+streamed and, if the connection breaks, resumed from the byte it stopped at (``Range``), up to
+a few times. Every read is verified against the digest here, on the client, whatever the
+server says.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +33,11 @@ from triptych.artifacts.base import (
 from triptych.errors import InvalidInput, StoreUnavailable
 from triptych.uris import redact
 
+log = logging.getLogger(__name__)
 RESUMES = 5  # how many times one download picks up again after a broken connection
+RESUMABLE_AT = 16 * CHUNK  # files larger than this upload in resumable chunks
+UPLOAD_CHUNK = 8 * CHUNK
+UPLOAD_RETRIES = 8  # broken chunks in a row before the upload gives up (backoff up to 5 s)
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 
@@ -85,12 +93,72 @@ class HttpArtifactStore(ArtifactStore):
         if self.exists(blob.digest):
             return blob
 
+        if blob.size > RESUMABLE_AT:
+            return self._upload(local_path, blob)
+
         def body() -> Iterator[bytes]:
             with open(local_path, "rb") as f:
                 while chunk := f.read(CHUNK):
                     yield chunk
 
         return self._put(blob, body)
+
+    def _upload_url(self, digest: str) -> str:
+        return f"/api/v1/uploads/{check_digest(digest)}"
+
+    def _held(self, blob: Blob) -> int:
+        """How many bytes of ``blob``'s upload the server holds (its size when stored)."""
+        response = self.client.head(self._upload_url(blob.digest))
+        _raise_for(response, self._where)
+        if response.headers.get("upload-complete") == "?1":
+            return blob.size
+        return int(response.headers.get("upload-offset", "0"))
+
+    def _upload(self, local_path: Path, blob: Blob) -> Blob:
+        """A large file in chunks of ``UPLOAD_CHUNK``, resumed from what the server holds
+        after a broken connection or a restarted server (``/api/v1/uploads``)."""
+        failures = 0
+        offset: int | None = None
+        with open(local_path, "rb") as f:
+            while True:
+                try:
+                    if offset is None:
+                        offset = self._held(blob)
+                        if offset:
+                            log.info(
+                                "resuming the upload of %s… at byte %d of %d",
+                                blob.digest[:12],
+                                offset,
+                                blob.size,
+                            )
+                    if offset >= blob.size and self.exists(blob.digest):
+                        return blob
+                    f.seek(offset)
+                    chunk = f.read(UPLOAD_CHUNK)
+                    response = self.client.patch(
+                        self._upload_url(blob.digest),
+                        content=chunk,
+                        headers={
+                            "content-type": "application/offset+octet-stream",
+                            "upload-offset": str(offset),
+                            "upload-length": str(blob.size),
+                        },
+                    )
+                except httpx.TransportError as e:
+                    failures += 1
+                    if failures > UPLOAD_RETRIES:
+                        raise self._unreachable(e) from e
+                    time.sleep(min(0.25 * 2**failures, 5.0))
+                    offset = None  # ask the server what it holds
+                    continue
+                if response.status_code == 409:  # it holds another offset: carry on from it
+                    offset = int(response.headers.get("upload-offset", "0"))
+                    continue
+                _raise_for(response, self._where)
+                if response.status_code == 201:
+                    return blob
+                offset = int(response.headers["upload-offset"])
+                failures = 0
 
     def put_bytes(self, data: bytes) -> Blob:
         blob = digest_bytes(data)

@@ -21,7 +21,7 @@ from triptych.server import mlflow as mlflow_api
 from triptych.server.csrf import check_ui_routes
 from triptych.server.paths import EncodedSlashes
 from triptych.server.permissions import OpenPolicy, Policy, check_routes
-from triptych.server.routes import admin, blobs, docs, health, session
+from triptych.server.routes import admin, blobs, docs, health, session, uploads
 from triptych.server.routes import store as store_routes
 from triptych.server.settings import ServerSettings
 
@@ -75,6 +75,7 @@ def create_app(
     docs.add_routes(app)
     store_routes.add_routes(app)
     blobs.add_routes(app)
+    uploads.add_routes(app)  # resumable uploads of large blobs
     mlflow_api.add_routes(app)  # MLflow's client tracks here too (docs/mlflow.md)
     if settings.auth:
         admin.add_routes(app)
