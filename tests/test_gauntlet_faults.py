@@ -147,6 +147,9 @@ triptych.Client().log_artifact(sys.argv[1], sys.argv[2])
 HTTP_CHILD = """
 import sys
 from pathlib import Path
+from triptych.artifacts import http
+if sys.argv[3:] == ["whole"]:
+    http.RESUMABLE_AT = 1 << 62  # one streamed PUT, not resumable chunks
 from triptych.artifacts.http import HttpArtifactStore
 HttpArtifactStore(sys.argv[1]).put_file(Path(sys.argv[2]))
 """
@@ -233,7 +236,7 @@ def test_sigkill_of_a_client_mid_upload_to_the_server_stores_nothing(
     try:
         with LiveServer(store, behind) as server:
             killed = _kill_when(
-                [HTTP_CHILD, server.url, str(big)],
+                [HTTP_CHILD, server.url, str(big), "whole"],
                 dict(os.environ),
                 spool,
                 "triptych-upload-*",
@@ -252,5 +255,49 @@ def test_sigkill_of_a_client_mid_upload_to_the_server_stores_nothing(
             finally:
                 remote._http.close()
             assert behind.exists(digest)
+    finally:
+        store.close()
+
+
+def test_sigkill_of_a_client_mid_chunked_upload_keeps_only_a_private_partial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: Callable[[], None]
+) -> None:
+    """Large files go up in resumable chunks: a killed client leaves a partial upload in the
+    server's private upload folder (never a visible blob), and the retry resumes from it."""
+    from triptych.artifacts.base import digest_file
+    from triptych.artifacts.http import HttpArtifactStore
+    from triptych.testing.server import LiveServer
+
+    spool = tmp_path / "server-tmp"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    behind = FsspecArtifactStore(str(tmp_path / "server-artifacts"))
+    store = SqlStore(f"sqlite:///{tmp_path / 'store.db'}")
+    big = tmp_path / "big.bin"
+    digest = _big_file(big, 128 << 20)
+    try:
+        with LiveServer(store, behind) as server:
+            killed = _kill_when(
+                [HTTP_CHILD, server.url, str(big)],
+                dict(os.environ),
+                spool,
+                "triptych-uploads-*/*.part",
+                32 << 20,
+            )
+            assert killed, "the upload finished before it could be killed"
+            fault()
+            assert not behind.exists(digest)
+            (folder,) = spool.glob("triptych-uploads-*")
+            assert folder.stat().st_mode & 0o777 == 0o700
+            (part,) = folder.glob("*.part")
+            held = part.stat().st_size
+            assert held >= 32 << 20
+            remote = HttpArtifactStore(server.url)
+            try:
+                assert remote._held(digest_file(big)) == held  # what a retry resumes from
+                assert remote.put_file(big).digest == digest
+            finally:
+                remote._http.close()
+            assert behind.exists(digest) and list(folder.glob("*.part")) == []
     finally:
         store.close()

@@ -185,6 +185,9 @@ def test_the_templates_are_lint_clean_and_ci_calls_the_same_gates(
 def test_params_yaml_drives_the_pipeline(tmp_path: Path) -> None:
     made = scaffold.init(tmp_path / "drive-demo")
     root = Path(made.path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert root.stat().st_mode & 0o777 == 0o777 & ~mask  # not the temp folder's 0700
     assert os.readlink(root / "pipelines" / "params.yaml") == os.path.join("..", "params.yaml")
     sys.path.insert(0, str(root / "src"))
     try:

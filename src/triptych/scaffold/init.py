@@ -240,15 +240,25 @@ def _git_init(tmp: Path, target: Path) -> str:
     return "initialised"
 
 
+def _public(folder: Path) -> None:
+    """A project folder gets the usual mode (0777 less the umask), not the 0700 of the
+    private temporary folder it was written in."""
+    mask = os.umask(0)
+    os.umask(mask)
+    folder.chmod(0o777 & ~mask)
+
+
 def _move_into_place(tmp: Path, target: Path) -> list[str]:
     """Rename the whole folder when the target is new (atomic); otherwise move each file that
     does not exist yet. Returns the files kept because they existed."""
     if not target.exists():
         os.replace(tmp, target)
+        _public(target)
         return []
     if not any(target.iterdir()):
         target.rmdir()
         os.replace(tmp, target)
+        _public(target)
         return []
     skipped: list[str] = []
     for path in sorted(tmp.rglob("*")):
