@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -220,52 +221,41 @@ def test_sigkill_mid_upload_to_the_file_store_leaves_nothing_visible(
     assert hashlib.sha256(out.read_bytes()).hexdigest() == digest
 
 
-def test_sigkill_of_a_client_mid_upload_to_the_server_stores_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: Callable[[], None]
-) -> None:
-    from triptych.artifacts.http import HttpArtifactStore
-    from triptych.testing.server import LiveServer
+@dataclass
+class Upload:
+    """A live server over a file artifact store, and a 128 MiB file for a child to upload."""
 
-    spool = tmp_path / "server-tmp"  # where the server spools uploads (its temp folder)
-    spool.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(spool))
-    behind = FsspecArtifactStore(str(tmp_path / "server-artifacts"))
-    store = SqlStore(f"sqlite:///{tmp_path / 'store.db'}")
-    big = tmp_path / "big.bin"
-    digest = _big_file(big, 128 << 20)
-    try:
-        with LiveServer(store, behind) as server:
-            killed = _kill_when(
-                [HTTP_CHILD, server.url, str(big), "whole"],
-                dict(os.environ),
-                spool,
-                "triptych-upload-*",
-                32 << 20,
-            )
-            assert killed, "the upload finished before it could be killed"
-            fault()
-            deadline = time.monotonic() + 20
-            while any(spool.iterdir()) and time.monotonic() < deadline:
-                time.sleep(0.05)  # the server notices the broken body and cleans up
-            assert list(spool.iterdir()) == []
-            assert not behind.exists(digest)
-            remote = HttpArtifactStore(server.url)  # the retry succeeds
-            try:
-                assert remote.put_file(big).digest == digest
-            finally:
-                remote._http.close()
-            assert behind.exists(digest)
-    finally:
-        store.close()
+    url: str
+    behind: FsspecArtifactStore
+    spool: Path  # the server's temp folder: where uploads are spooled or kept for resuming
+    big: Path
+    digest: str
+
+    def kill_child_when(self, pattern: str, *extra: str) -> None:
+        """Upload from a child process and SIGKILL it once ``pattern`` holds 32 MiB."""
+        killed = _kill_when(
+            [HTTP_CHILD, self.url, str(self.big), *extra],
+            dict(os.environ),
+            self.spool,
+            pattern,
+            32 << 20,
+        )
+        assert killed, "the upload finished before it could be killed"
+
+    def retry(self) -> None:
+        """The same upload again, from this process: it succeeds."""
+        from triptych.artifacts.http import HttpArtifactStore
+
+        remote = HttpArtifactStore(self.url)
+        try:
+            assert remote.put_file(self.big).digest == self.digest
+        finally:
+            remote._http.close()
+        assert self.behind.exists(self.digest)
 
 
-def test_sigkill_of_a_client_mid_chunked_upload_keeps_only_a_private_partial(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: Callable[[], None]
-) -> None:
-    """Large files go up in resumable chunks: a killed client leaves a partial upload in the
-    server's private upload folder (never a visible blob), and the retry resumes from it."""
-    from triptych.artifacts.base import digest_file
-    from triptych.artifacts.http import HttpArtifactStore
+@pytest.fixture
+def upload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Upload]:
     from triptych.testing.server import LiveServer
 
     spool = tmp_path / "server-tmp"
@@ -277,27 +267,44 @@ def test_sigkill_of_a_client_mid_chunked_upload_keeps_only_a_private_partial(
     digest = _big_file(big, 128 << 20)
     try:
         with LiveServer(store, behind) as server:
-            killed = _kill_when(
-                [HTTP_CHILD, server.url, str(big)],
-                dict(os.environ),
-                spool,
-                "triptych-uploads-*/*.part",
-                32 << 20,
-            )
-            assert killed, "the upload finished before it could be killed"
-            fault()
-            assert not behind.exists(digest)
-            (folder,) = spool.glob("triptych-uploads-*")
-            assert folder.stat().st_mode & 0o777 == 0o700
-            (part,) = folder.glob("*.part")
-            held = part.stat().st_size
-            assert held >= 32 << 20
-            remote = HttpArtifactStore(server.url)
-            try:
-                assert remote._held(digest_file(big)) == held  # what a retry resumes from
-                assert remote.put_file(big).digest == digest
-            finally:
-                remote._http.close()
-            assert behind.exists(digest) and list(folder.glob("*.part")) == []
+            yield Upload(server.url, behind, spool, big, digest)
     finally:
         store.close()
+
+
+def test_sigkill_of_a_client_mid_upload_to_the_server_stores_nothing(
+    upload: Upload, fault: Callable[[], None]
+) -> None:
+    upload.kill_child_when("triptych-upload-*", "whole")  # one streamed PUT
+    fault()
+    deadline = time.monotonic() + 20
+    while any(upload.spool.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the server notices the broken body and cleans up
+    assert list(upload.spool.iterdir()) == []
+    assert not upload.behind.exists(upload.digest)
+    upload.retry()
+
+
+def test_sigkill_of_a_client_mid_chunked_upload_keeps_only_a_private_partial(
+    upload: Upload, fault: Callable[[], None]
+) -> None:
+    """Large files go up in resumable chunks: a killed client leaves a partial upload in the
+    server's private upload folder (never a visible blob), and the retry resumes from it."""
+    from triptych.artifacts.base import digest_file
+    from triptych.artifacts.http import HttpArtifactStore
+
+    upload.kill_child_when("triptych-uploads-*/*.part")
+    fault()
+    assert not upload.behind.exists(upload.digest)
+    (folder,) = upload.spool.glob("triptych-uploads-*")
+    assert folder.stat().st_mode & 0o777 == 0o700
+    (part,) = folder.glob("*.part")
+    held = part.stat().st_size
+    assert held >= 32 << 20
+    remote = HttpArtifactStore(upload.url)
+    try:
+        assert remote._held(digest_file(upload.big)) == held  # what a retry resumes from
+    finally:
+        remote._http.close()
+    upload.retry()
+    assert list(folder.glob("*.part")) == []

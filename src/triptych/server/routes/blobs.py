@@ -27,7 +27,7 @@ from starlette.responses import Response, StreamingResponse
 
 from triptych.artifacts.base import CHUNK, check_digest
 from triptych.errors import IntegrityError, InvalidInput, StoreUnavailable
-from triptych.server.permissions import Permission, requires
+from triptych.server.permissions import Permission
 from triptych.store.http.codec import dumps
 
 log = logging.getLogger(__name__)
@@ -135,19 +135,12 @@ async def delete(request: Request, digest: str) -> Response:
 
 
 def add_routes(app: FastAPI) -> None:
-    for verb, endpoint, permission in (
+    from triptych.server.routes import add_verbs
+
+    verbs = [
         ("HEAD", head, Permission.READ),
         ("GET", get, Permission.READ),
         ("PUT", put, Permission.WRITE),
         ("DELETE", delete, Permission.WRITE),
-    ):
-        app.add_api_route(
-            PATH,
-            endpoint,
-            methods=[verb],
-            name=f"blob_{verb.lower()}",
-            tags=["blobs"],
-            summary=f"{verb} a blob",
-            dependencies=[requires(permission)],
-            response_class=Response,
-        )
+    ]
+    add_verbs(app, PATH, verbs, name="blob", tag="blobs", what="a blob")

@@ -32,7 +32,7 @@ from starlette.responses import Response
 
 from triptych.artifacts.base import CHUNK, check_digest
 from triptych.errors import InvalidInput
-from triptych.server.permissions import Permission, requires
+from triptych.server.permissions import Permission
 from triptych.server.routes.blobs import _artifacts
 from triptych.store.http.codec import dumps
 
@@ -162,18 +162,11 @@ async def delete(request: Request, digest: str) -> Response:
 
 
 def add_routes(app: FastAPI) -> None:
-    for verb, endpoint, permission in (
+    from triptych.server.routes import add_verbs
+
+    verbs = [
         ("HEAD", head, Permission.READ),
         ("PATCH", patch, Permission.WRITE),
         ("DELETE", delete, Permission.WRITE),
-    ):
-        app.add_api_route(
-            PATH,
-            endpoint,
-            methods=[verb],
-            name=f"upload_{verb.lower()}",
-            tags=["blobs"],
-            summary=f"{verb} a resumable upload",
-            dependencies=[requires(permission)],
-            response_class=Response,
-        )
+    ]
+    add_verbs(app, PATH, verbs, name="upload", tag="blobs", what="a resumable upload")
