@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,8 @@ WRITE = "triptych_write"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 RETRY_ATTEMPTS = 10
 _PG_TRANSIENT = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
+_retried = 0  # transient errors retried by this process (read with ``retries()``)
+_retried_lock = threading.Lock()
 
 
 def normalise_url(url: str) -> str:
@@ -121,6 +124,11 @@ def out_of_resources(error: BaseException) -> bool:
     )
 
 
+def retries() -> int:
+    """How many transient errors :func:`with_retry` has retried in this process so far."""
+    return _retried
+
+
 def with_retry(fn: Callable[[], T], what: str, attempts: int = RETRY_ATTEMPTS) -> T:
     """Run ``fn``, retrying transient database errors with jittered exponential backoff."""
     delay = 0.02
@@ -141,6 +149,9 @@ def with_retry(fn: Callable[[], T], what: str, attempts: int = RETRY_ATTEMPTS) -
                     hint="check that the database server is up and reachable",
                 ) from e
             log.debug("transient error during %s (attempt %d): %s", what, attempt, e.orig)
+            global _retried
+            with _retried_lock:
+                _retried += 1
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 2.0)
     raise AssertionError("unreachable")  # pragma: no cover
