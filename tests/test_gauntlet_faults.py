@@ -26,6 +26,7 @@ import pytest
 
 import triptych
 import triptych.data as datasets
+from postgres_kit import PrivatePostgres
 from triptych.artifacts.fs import FsspecArtifactStore
 from triptych.errors import StoreUnavailable
 from triptych.store.entities import RunSpec
@@ -308,3 +309,66 @@ def test_sigkill_of_a_client_mid_chunked_upload_keeps_only_a_private_partial(
         remote._http.close()
     upload.retry()
     assert list(folder.glob("*.part")) == []
+
+
+# -- a PostgreSQL restart mid-run -------------------------------------------------------------
+OUTAGE = 12.0  # longer than the store's own retries (about 10 s at most): the writer must keep
+# the points itself
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    server = PrivatePostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        reset_process_state()
+        server.close()
+
+
+@pytest.mark.parametrize("through", ["direct", "server"])
+def test_a_postgres_restart_mid_run_loses_no_metric(
+    private_postgres: PrivatePostgres,
+    through: str,
+    tmp_path: Path,
+    fault: Callable[[], None],
+    gauntlet: dict[str, int],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The database goes away in the middle of a training loop and comes back: the loop never
+    sees an error, the client keeps what it logged meanwhile, and every point arrives."""
+    from contextlib import ExitStack
+
+    from triptych.store.entities import RunStatus
+    from triptych.testing.server import LiveServer
+
+    with ExitStack() as stack:
+        store = SqlStore(private_postgres.url)
+        stack.callback(store.close)
+        uri = private_postgres.url
+        if through == "server":
+            uri = stack.enter_context(LiveServer(store)).url
+        triptych.set_tracking_uri(uri, str(tmp_path / "artifacts"))
+        logged = 0
+        with triptych.start_run(experiment="restarts") as run:
+            for step in range(200):
+                run.log_metric("loss", 1 / (step + 1), step=step)
+                logged += 1
+            run.flush()  # the first points are in before the outage
+            private_postgres.stop()
+            fault()
+            down_until = time.monotonic() + OUTAGE
+            while time.monotonic() < down_until:  # the loop goes on while the database is down
+                run.log_metric("loss", 1 / (logged + 1), step=logged)
+                logged += 1
+                time.sleep(0.01)
+            private_postgres.start()
+        # the run ended after the restart: its buffer and status went in then
+        assert any("unreachable" in r.getMessage() for r in caplog.records)
+        kept = store.get_metric_history(run.run_id, "loss")
+        lost = logged - len(kept)
+        gauntlet["rows lost"] = gauntlet.get("rows lost", 0) + lost
+        assert lost == 0
+        assert [m.step for m in kept] == list(range(logged))
+        assert store.get_run(run.run_id).status is RunStatus.FINISHED
