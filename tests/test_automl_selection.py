@@ -123,7 +123,12 @@ def test_cross_fitted_weights_never_see_the_fold_they_predict() -> None:
 
 
 def _trial(
-    number: int, value: float, scores: list[float], duration: float, estimator: str
+    number: int,
+    value: float | None,
+    scores: list[float],
+    duration: float,
+    estimator: str,
+    state: TrialState = TrialState.COMPLETE,
 ) -> FrozenTrial:
     trial = create_trial(
         params={"estimator": estimator, "x": float(number)},
@@ -136,7 +141,7 @@ def _trial(
             search.ATTR: {"fold_scores": scores, "duration": duration},
             search.OOF_ATTR: "",
         },
-        state=TrialState.COMPLETE,
+        state=state,
     )
     trial.number = number
     return trial
@@ -157,6 +162,18 @@ def test_the_search_keeps_time_to_refit_what_the_final_model_may_hold() -> None:
         refit * (1 + search.SAVE_PER_FIT)
     )
     assert selection.refit_seconds([], "minimize", 5) == 0.0
+
+
+def test_the_search_keeps_in_hand_the_longest_fold_pruned_trials_included() -> None:
+    """A slow configuration stopped after one fold still says how long the next one like it
+    may run past the deadline; the time kept must count it."""
+    complete = _trial(0, 100.0, [100.0] * 5, 5.0, "ridge")  # 1 s a fold
+    assert selection.longest_fold_seconds([complete], 5) == pytest.approx(1.0)
+    slow = _trial(1, None, [120.0], 3.0, "svm", state=TrialState.PRUNED)  # 3 s for one fold
+    assert selection.longest_fold_seconds([complete, slow], 5) == pytest.approx(3.0)
+    failed = _trial(2, None, [], 60.0, "knn", state=TrialState.FAIL)  # no fold ended
+    assert selection.longest_fold_seconds([complete, slow, failed], 5) == pytest.approx(3.0)
+    assert selection.longest_fold_seconds([], 5) == 0.0
 
 
 def _classifier_trials(data: search.Data) -> list[FrozenTrial]:

@@ -237,16 +237,20 @@ def refit_seconds(trials: Sequence[Any], direction: str, cv: int) -> float:
 
 
 def longest_fold_seconds(trials: Sequence[Any], cv: int) -> float:
-    """The longest a fold of a complete trial took: a trial running when the search deadline
-    passes stops only after its current fold, so the driver keeps this much in hand too."""
+    """The longest a fold took, in complete trials and in pruned ones (a slow configuration
+    is often stopped after a fold or two, and the next one like it may be running when the
+    search deadline passes): such a trial stops only after its current fold, so the driver
+    keeps this much in hand too."""
     from optuna.trial import TrialState
 
-    durations = [
-        float((t.user_attrs.get(ATTR) or {}).get("duration") or 0.0)
-        for t in trials
-        if t.state == TrialState.COMPLETE
-    ]
-    return max(durations, default=0.0) / max(1, cv)
+    longest = 0.0
+    for t in trials:
+        if t.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+            continue
+        info = t.user_attrs.get(ATTR) or {}
+        folds = len(info.get("fold_scores") or ()) or max(1, cv)
+        longest = max(longest, float(info.get("duration") or 0.0) / folds)
+    return longest
 
 
 def displaces(metric: metrics_module.Metric, data: Data, incumbent: Any, challenger: Any) -> bool:
