@@ -343,28 +343,6 @@ def print_report(report: dict[str, Any], per_split: bool) -> None:
         f"{machine['platform']}; load average {load['before']:.1f} before, "
         f"{load['after']:.1f} after; {report['date']} to {report['finished']}",
     ]
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        print(title)
-        for lines in tables:
-            widths = [max(len(r[i]) for r in lines) for i in range(len(lines[0]))]
-            for cells in lines:
-                print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
-            print()
-        for note in notes:
-            print(note)
-        return
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=140)  # a file or a pipe: no wrapping at 80 columns
-    for i, lines in enumerate(tables):
-        table = Table(title=title if i == 0 else None, title_justify="left")
-        for j, header in enumerate(lines[0]):
-            table.add_column(header, justify="left" if j < 2 else "right", no_wrap=True)
-        for cells in lines[1:]:
-            table.add_row(*cells, style="red" if cells[-1] == "NO" else None)
-        console.print(table)
-    for note in notes:
-        console.print(note, style="dim", markup=False, highlight=False)
+    from _report import print_tables  # beside this script (see _machine.py)
+
+    print_tables(title, tables, notes, right=lambda i: i >= 2, width=140)

@@ -404,13 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     except BenchmarkError as e:
         print(f"benchmark failed: {e}", file=sys.stderr)
         return 1
-    text = json.dumps(report, indent=2)
-    if args.json == "-":
-        print(text)
-    else:
-        if args.json:
-            Path(args.json).write_text(text + "\n", encoding="utf-8")
-        print_report(report, args.per_split)
+    from _report import emit  # beside this script (see _machine.py)
+
+    emit(report, args.json, lambda: print_report(report, args.per_split))
     return 0
 
 

@@ -680,28 +680,9 @@ def print_report(report: dict[str, Any]) -> None:
         f"{machine['platform']}; load average {load['before']:.1f} before, "
         f"{load['after']:.1f} after",
     ]
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        widths = [max(len(h), *(len(r[i]) for r in lines)) for i, h in enumerate(headers)]
-        print(title)
-        for cells in (headers, *lines):
-            print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
-        for note in notes:
-            print(note)
-        return
-    table = Table(title=title, title_justify="left")
-    for i, header in enumerate(headers):
-        table.add_column(header, justify="right" if 2 <= i <= 4 else "left", no_wrap=True)
-    for cells in lines:
-        table.add_row(*cells, style="red" if cells[-1] == "NO" else None)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=130)  # a file or a pipe: no wrapping at 80 columns
-    console.print(table)
-    for note in notes:
-        console.print(note, style="dim", markup=False, highlight=False)
+    from _report import print_tables  # beside this script (see _machine.py)
+
+    print_tables(title, [[headers, *lines]], notes, right=lambda i: 2 <= i <= 4, width=130)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -733,13 +714,9 @@ def main(argv: list[str] | None = None) -> int:
     except BenchmarkError as e:
         print(f"benchmark failed: {e}", file=sys.stderr)
         return 1
-    text = json.dumps(report, indent=2)
-    if args.json == "-":
-        print(text)
-    else:
-        if args.json:
-            Path(args.json).write_text(text + "\n", encoding="utf-8")
-        print_report(report)
+    from _report import emit  # beside this script (see _machine.py)
+
+    emit(report, args.json, lambda: print_report(report))
     return 0
 
 

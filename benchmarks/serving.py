@@ -926,7 +926,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="?",
         const="-",
         metavar="FILE",
-        help="print the report as JSON; with FILE, the table and JSON in FILE",
+        help="print the report as JSON instead of a table; with FILE, write it there too",
     )
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "ARG"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -955,15 +955,14 @@ def main(argv: list[str] | None = None) -> int:
     except BenchmarkError as e:
         print(f"benchmark failed: {e}", file=sys.stderr)
         return 1
-    text = json.dumps(report, indent=2)
-    if args.json == "-":
-        print(text)
-    else:
-        if args.json:
-            Path(args.json).write_text(text + "\n", encoding="utf-8")
+    from _report import emit  # beside this script (see _machine.py)
+
+    def show() -> None:
         print_report(report)
         if args.profile:
             print_profile(args.profile)
+
+    emit(report, args.json, show)
     bad = any(s["bad"] for s in report["summary"].values())
     return 1 if bad else 0
 
