@@ -284,54 +284,33 @@ def serve(
     options: ServeOptions, *, on_ready: Callable[[ScoringApp | None], None] | None = None
 ) -> None:
     """Serve until SIGINT/SIGTERM (blocking)."""
-    import uvicorn
+    from triptych.listener import check_port, run
 
     options.check()
     _configure_logging()
-    common: dict[str, Any] = {
-        "host": options.host,
-        "port": options.port,
-        "loop": "auto",  # uvloop when installed (uvicorn[standard])
-        "http": "auto",  # httptools when installed
-        "lifespan": "on",
-        "access_log": options.access_log,
-        "log_level": "info" if options.access_log else "warning",
-        "timeout_graceful_shutdown": 30,
-    }
-    _check_port(options.host, options.port)
-    if options.workers == 1:
-        app = build_app(options)
+    check_port(options.host, options.port)
+
+    def app() -> ScoringApp:
+        built = build_app(options)
         if on_ready is not None:
-            on_ready(app)
-        uvicorn.Server(uvicorn.Config(app, **common)).run()
-        return
-    check_addresses(options)
-    os.environ[OPTIONS_ENV] = json.dumps(asdict(options))
-    if on_ready is not None:
-        on_ready(None)
-    uvicorn.run(
-        "triptych.serving.server:app_from_env", factory=True, workers=options.workers, **common
+            on_ready(built)
+        return built
+
+    def before_workers() -> None:
+        check_addresses(options)
+        os.environ[OPTIONS_ENV] = json.dumps(asdict(options))
+        if on_ready is not None:
+            on_ready(None)
+
+    run(
+        options.host,
+        options.port,
+        access_log=options.access_log,
+        workers=options.workers,
+        app=app,
+        factory="triptych.serving.server:app_from_env",
+        before_workers=before_workers,
     )
-
-
-def _check_port(host: str, port: int) -> None:
-    """Say that the port is taken before loading anything (uvicorn would say it after)."""
-    import socket
-
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as e:
-        raise InvalidInput(f"cannot listen on {host!r}: {e}", hint="check --host") from None
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as e:
-            raise InvalidInput(
-                f"cannot listen on {host}:{port}: {e.strerror}",
-                hint="pick another port with --port, or stop what uses it",
-            ) from None
 
 
 def check_addresses(options: ServeOptions) -> None:
