@@ -11,7 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from triptych.data.schema import Schema, _as_frame, _count, _Frame, _missing_mask, validate
+from triptych.data.frame import Frame, as_frame, count_true, missing_mask
+from triptych.data.schema import Schema, validate
 from triptych.errors import InvalidInput
 
 #: Proportion given to an empty bin or category so PSI stays finite.
@@ -77,7 +78,7 @@ def missing_values_check(
     for where, value in [("max_fraction", default), *thresholds.items()]:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
             raise InvalidInput(f"max_fraction for {where} must be between 0 and 1, got {value!r}")
-    frame = _as_frame(data)
+    frame = as_frame(data)
     if columns is None:
         columns = list(thresholds) if isinstance(max_fraction, dict) else frame.names
     _check_columns(columns)
@@ -97,7 +98,7 @@ def missing_values_check(
             }
             failed.append(f"{name} (missing)")
             continue
-        nulls = _count(_missing_mask(frame.table.column(name)))
+        nulls = count_true(missing_mask(frame.table.column(name)))
         fraction = nulls / frame.rows if frame.rows else 0.0
         ok = fraction <= limit
         details[name] = {
@@ -149,7 +150,7 @@ def distribution_shift_check(
         raise InvalidInput(f"psi_threshold must be a number >= 0, got {psi_threshold!r}")
     if ks_pvalue is not None and (not _is_number(ks_pvalue) or not 0 <= ks_pvalue <= 1):
         raise InvalidInput(f"ks_pvalue must be between 0 and 1 (or None), got {ks_pvalue!r}")
-    ref, cur = _as_frame(reference), _as_frame(current)
+    ref, cur = as_frame(reference), as_frame(current)
     if columns is None:
         columns = [n for n in ref.names if ref.dtype(n) in _NUMERIC + _CATEGORICAL]
     else:
@@ -176,8 +177,8 @@ def distribution_shift_check(
 
 def _compare(
     name: str,
-    ref: _Frame,
-    cur: _Frame,
+    ref: Frame,
+    cur: Frame,
     psi_threshold: float,
     ks_pvalue: float | None,
     bins: int,
@@ -235,7 +236,7 @@ def _compare(
     return out
 
 
-def _numbers(frame: _Frame, name: str) -> Any:
+def _numbers(frame: Frame, name: str) -> Any:
     """Non-null, non-NaN values of a numeric column as float64 (infinities kept)."""
     import numpy as np
 
@@ -243,7 +244,7 @@ def _numbers(frame: _Frame, name: str) -> Any:
     return values[~np.isnan(values)]
 
 
-def _labels(frame: _Frame, name: str) -> Any:
+def _labels(frame: Frame, name: str) -> Any:
     """Non-null values of a categorical column as a string array."""
     import pyarrow as pa
 

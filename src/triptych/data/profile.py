@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from triptych.data.schema import _as_frame, _count, _jsonable, _missing_mask
+from triptych.data.frame import as_frame, count_true, jsonable, missing_mask
 from triptych.errors import InvalidInput
 
 #: Quantile keys of a numeric profile and their probabilities.
@@ -50,13 +50,13 @@ def profile(data: Any, bins: int = 20, top: int = 10) -> dict[str, Any]:
     for arg, value, least in (("bins", bins, 1), ("top", top, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise InvalidInput(f"{arg} must be an integer >= {least}, got {value!r}")
-    frame = _as_frame(data)
+    frame = as_frame(data)
     columns: dict[str, Any] = {}
     for name in frame.names:
         column = frame.table.column(name)
         dtype = frame.dtype(name)
-        missing = _missing_mask(column)
-        nulls = _count(missing)
+        missing = missing_mask(column)
+        nulls = count_true(missing)
         entry: dict[str, Any] = {"dtype": dtype, "count": frame.rows - nulls, "nulls": nulls}
         if dtype in ("int", "float"):
             entry.update(_numeric(column, dtype, bins))
@@ -96,8 +96,8 @@ def _numeric(column: Any, dtype: str, bins: int) -> dict[str, Any]:
     return {
         "mean": _number(mean),
         "std": _number(std),
-        "min": _jsonable(low),
-        "max": _jsonable(high),
+        "min": jsonable(low),
+        "max": jsonable(high),
         "quantiles": {k: _number(q) for k, q in zip(QUANTILES, quantiles, strict=True)},
         "histogram": _histogram(finite, bins),
     }
@@ -132,14 +132,14 @@ def _frequencies(column: Any, missing: Any, top: int) -> dict[str, Any]:
     best = table.take(order.slice(0, top))
     values, counts = best.column("value").to_pylist(), best.column("count").to_pylist()
     pairs = zip(values, counts, strict=True)
-    return {"distinct": len(counted), "top": [[_jsonable(v), int(c)] for v, c in pairs]}
+    return {"distinct": len(counted), "top": [[jsonable(v), int(c)] for v, c in pairs]}
 
 
 def _datetime(column: Any) -> dict[str, Any]:
     import pyarrow.compute as pc
 
     bounds = pc.min_max(column)
-    return {"min": _jsonable(bounds["min"].as_py()), "max": _jsonable(bounds["max"].as_py())}
+    return {"min": jsonable(bounds["min"].as_py()), "max": jsonable(bounds["max"].as_py())}
 
 
 def _number(value: Any) -> float | None:

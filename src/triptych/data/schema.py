@@ -18,10 +18,18 @@ function needs them, so importing this module is cheap.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from triptych.data.frame import (
+    MAX_EXAMPLES,
+    MIXED,
+    Frame,
+    as_frame,
+    count_true,
+    example_rows,
+    missing_mask,
+)
 from triptych.errors import InvalidInput
 
 #: The canonical dtypes a column can have.
@@ -38,11 +46,9 @@ VIOLATION_KINDS = (
 )
 
 _COLUMN_KEYS = ("dtype", "nullable", "min", "max", "categories")
-_MAX_EXAMPLES = 5
 # Observed dtypes that satisfy an expected dtype (beyond equality).
 _ACCEPTS = {"float": {"int"}, "category": {"string"}, "string": {"category"}}
 # A pandas object column whose values arrow cannot give a single type (e.g. 1.5 and "2.5").
-_MIXED = "mixed"
 
 
 @dataclass
@@ -236,151 +242,6 @@ class Violation:
         }
 
 
-# --- data access shared by the data modules -------------------------------------------------
-
-
-@dataclass
-class _Frame:
-    """Data converted once: a pyarrow Table, plus the raw values of untypeable columns.
-
-    A pandas object column whose values have no common arrow type (``[1.5, "2.5"]``) is held in
-    ``table`` as strings and its original values in ``mixed``.
-    """
-
-    table: Any
-    mixed: dict[str, Any]
-    rows: int
-
-    @property
-    def names(self) -> list[str]:
-        return list(self.table.column_names)
-
-    def dtype(self, name: str) -> str:
-        """Canonical dtype of a column, ``"mixed"``, or the arrow type for anything else."""
-        if name in self.mixed:
-            return _MIXED
-        arrow_type = self.table.schema.field(name).type
-        return _canonical(arrow_type) or str(arrow_type)
-
-
-def _as_frame(data: Any) -> _Frame:
-    """Convert a pandas DataFrame or pyarrow Table/RecordBatch, once."""
-    import pyarrow as pa
-
-    if isinstance(data, _Frame):
-        return data
-    if isinstance(data, pa.RecordBatch):
-        data = pa.Table.from_batches([data])
-    if isinstance(data, pa.Table):
-        _check_unique(list(data.column_names))
-        return _Frame(_decimals_as_floats(data), {}, data.num_rows)
-    import pandas as pd
-
-    if not isinstance(data, pd.DataFrame):
-        raise InvalidInput(
-            f"expected a pandas DataFrame or a pyarrow Table, got {type(data).__name__}"
-        )
-    names = [str(c) for c in data.columns]
-    _check_unique(names)
-    arrays: list[Any] = []
-    mixed: dict[str, Any] = {}
-    for position, name in enumerate(names):
-        series = data.iloc[:, position]
-        try:
-            arrays.append(pa.chunked_array([pa.array(series, from_pandas=True)]))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            missing = series.isna().to_numpy()
-            text = series.astype(str).to_numpy(dtype=object)
-            arrays.append(pa.chunked_array([pa.array(text, type=pa.large_string(), mask=missing)]))
-            mixed[name] = series.reset_index(drop=True)
-    table = pa.Table.from_arrays(arrays, names=names)
-    return _Frame(_decimals_as_floats(table), mixed, len(data))
-
-
-def _decimals_as_floats(table: Any) -> Any:
-    """Decimal columns as float64, so they compare and aggregate like other numbers."""
-    import pyarrow as pa
-
-    for position, f in enumerate(table.schema):
-        if pa.types.is_decimal(f.type):
-            table = table.set_column(position, f.name, table.column(position).cast(pa.float64()))
-    return table
-
-
-def _check_unique(names: list[str]) -> None:
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise InvalidInput(f"duplicate column names {dupes}", hint="rename the columns")
-
-
-def _canonical(arrow_type: Any) -> str | None:
-    """Canonical dtype of an arrow type, or None when outside the vocabulary."""
-    import pyarrow as pa
-    import pyarrow.types as pt
-
-    if pt.is_boolean(arrow_type):
-        return "bool"
-    if pt.is_integer(arrow_type):
-        return "int"
-    if pt.is_floating(arrow_type) or pt.is_decimal(arrow_type):
-        return "float"
-    if pt.is_string(arrow_type) or pt.is_large_string(arrow_type):
-        return "string"
-    if getattr(pa.types, "is_string_view", None) and pa.types.is_string_view(arrow_type):
-        return "string"
-    if pt.is_dictionary(arrow_type):
-        return "category"
-    if pt.is_timestamp(arrow_type) or pt.is_date(arrow_type):
-        return "datetime"
-    return None
-
-
-def _missing_mask(column: Any) -> Any:
-    """Boolean array: null, or NaN in a float column."""
-    import pyarrow.compute as pc
-    import pyarrow.types as pt
-
-    if pt.is_floating(column.type):
-        return pc.is_null(column, nan_is_null=True)
-    return pc.is_null(column)
-
-
-def _count(mask: Any) -> int:
-    import pyarrow.compute as pc
-
-    return int(pc.sum(mask).as_py() or 0)
-
-
-def _jsonable(value: Any) -> Any:
-    """A Python value JSON can hold: NaN/inf become None, dates ISO strings."""
-    import decimal
-
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, decimal.Decimal):
-        return _jsonable(float(value))
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat())
-    if hasattr(value, "item"):  # numpy scalar
-        return _jsonable(value.item())
-    if isinstance(value, bytes):
-        return value.hex()
-    return str(value)
-
-
-def _examples(column: Any, mask: Any, *, values: Any = None) -> list[dict[str, Any]]:
-    """The first rows where ``mask`` is true, with their values (from ``values`` if given)."""
-    import pyarrow.compute as pc
-
-    rows = pc.indices_nonzero(pc.fill_null(mask, False)).slice(0, _MAX_EXAMPLES).to_pylist()
-    picked = column.take(rows).to_pylist() if values is None else [values[r] for r in rows]
-    return [{"row": int(r), "value": _jsonable(v)} for r, v in zip(rows, picked, strict=True)]
-
-
 # --- inference --------------------------------------------------------------------------------
 
 
@@ -404,14 +265,14 @@ def infer_schema(data: Any, max_categories: int = 20) -> Schema:
         raise InvalidInput(f"max_categories must be an integer, got {max_categories!r}")
     if max_categories < 0:
         raise InvalidInput(f"max_categories must be >= 0, got {max_categories}")
-    frame = _as_frame(data)
+    frame = as_frame(data)
     table = frame.table
     columns: list[ColumnSchema] = []
     for name in frame.names:
         column = table.column(name)
         dtype = frame.dtype(name)
-        nulls = _count(_missing_mask(column))
-        if dtype == _MIXED:
+        nulls = count_true(missing_mask(column))
+        if dtype == MIXED:
             kinds = sorted({type(v).__name__ for v in frame.mixed[name].dropna()})
             raise InvalidInput(
                 f"column {name!r} mixes Python types ({', '.join(kinds)})",
@@ -427,7 +288,7 @@ def infer_schema(data: Any, max_categories: int = 20) -> Schema:
             )
         spec = ColumnSchema(name, dtype, nullable=nulls > 0)
         if dtype in ("int", "float"):
-            present = column.filter(pc.invert(_missing_mask(column)))
+            present = column.filter(pc.invert(missing_mask(column)))
             if len(present):
                 bounds = pc.min_max(present)
                 low, high = bounds["min"].as_py(), bounds["max"].as_py()
@@ -474,7 +335,7 @@ def validate(data: Any, schema: Schema) -> list[Violation]:
 
     if not isinstance(schema, Schema):
         raise InvalidInput(f"expected a Schema, got {type(schema).__name__}")
-    frame = _as_frame(data)
+    frame = as_frame(data)
     table = frame.table
     present = set(frame.names)
     out: list[Violation] = []
@@ -484,13 +345,13 @@ def validate(data: Any, schema: Schema) -> list[Violation]:
             out.append(Violation("missing_column", name, f"column {name!r} is missing"))
             continue
         column = table.column(name)
-        missing = _missing_mask(column)
+        missing = missing_mask(column)
         observed = frame.dtype(name)
         dtype_ok = _dtype_ok(spec.dtype, observed, column)
         if not dtype_ok:
             out.append(_dtype_violation(frame, spec, observed, column, missing))
         if not spec.nullable:
-            nulls = _count(missing)
+            nulls = count_true(missing)
             if nulls:
                 out.append(
                     Violation(
@@ -498,7 +359,7 @@ def validate(data: Any, schema: Schema) -> list[Violation]:
                         name,
                         f"column {name!r} has {nulls} null value(s) but is not nullable",
                         nulls,
-                        _examples(column, missing),
+                        example_rows(column, missing),
                     )
                 )
         if not dtype_ok:
@@ -511,7 +372,7 @@ def validate(data: Any, schema: Schema) -> list[Violation]:
                 above = pc.greater(column, spec.max)
                 outside = above if outside is None else pc.or_kleene(outside, above)
             outside = pc.fill_null(outside, False)
-            count = _count(outside)
+            count = count_true(outside)
             if count:
                 bounds = f"[{_fmt(spec.min, '-inf')}, {_fmt(spec.max, 'inf')}]"
                 out.append(
@@ -520,7 +381,7 @@ def validate(data: Any, schema: Schema) -> list[Violation]:
                         name,
                         f"column {name!r} has {count} value(s) outside {bounds}",
                         count,
-                        _examples(column, outside),
+                        example_rows(column, outside),
                     )
                 )
         if spec.dtype == "category" and spec.categories is not None:
@@ -529,11 +390,11 @@ def validate(data: Any, schema: Schema) -> list[Violation]:
             text = column.cast(pa.large_string())
             allowed = pa.array(spec.categories, type=pa.large_string())
             unknown = pc.and_(pc.invert(pc.is_in(text, value_set=allowed)), pc.is_valid(text))
-            count = _count(unknown)
+            count = count_true(unknown)
             if count:
                 values = pc.unique(text.filter(unknown)).to_pylist()
-                listed = ", ".join(repr(v) for v in values[:_MAX_EXAMPLES])
-                more = ", …" if len(values) > _MAX_EXAMPLES else ""
+                listed = ", ".join(repr(v) for v in values[:MAX_EXAMPLES])
+                more = ", …" if len(values) > MAX_EXAMPLES else ""
                 out.append(
                     Violation(
                         "unknown_category",
@@ -541,7 +402,7 @@ def validate(data: Any, schema: Schema) -> list[Violation]:
                         f"column {name!r} has {count} value(s) outside its categories: "
                         f"{listed}{more}",
                         count,
-                        _examples(text, unknown),
+                        example_rows(text, unknown),
                     )
                 )
     expected = set(schema.names)
@@ -580,14 +441,14 @@ _PYTHON_TYPES = {
 
 
 def _dtype_violation(
-    frame: _Frame, spec: ColumnSchema, observed: str, column: Any, missing: Any
+    frame: Frame, spec: ColumnSchema, observed: str, column: Any, missing: Any
 ) -> Violation:
     """Which values do not have the expected dtype: all of them, or some of a mixed column."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     name = spec.name
-    if observed == _MIXED:
+    if observed == MIXED:
         raw = frame.mixed[name]
         fits = _PYTHON_TYPES[spec.dtype]
         wrong = [
@@ -595,15 +456,15 @@ def _dtype_violation(
             for value, missing_value in zip(raw.tolist(), missing.to_pylist(), strict=True)
         ]
         bad = pa.array(wrong, type=pa.bool_())
-        count = _count(bad)
+        count = count_true(bad)
         kinds = sorted({type(_native(v)).__name__ for v in raw.dropna()})
         message = (
             f"column {name!r} should be {spec.dtype} but mixes Python types "
             f"({', '.join(kinds)}): {count} value(s) are not {spec.dtype}"
         )
-        return Violation("dtype", name, message, count, _examples(column, bad, values=raw))
+        return Violation("dtype", name, message, count, example_rows(column, bad, values=raw))
     bad = pc.invert(missing)
-    count = _count(bad)
+    count = count_true(bad)
     message = f"column {name!r} should be {spec.dtype} but is {observed}"
     if spec.dtype in ("int", "float") and observed in ("string", "category"):
         message += " (numbers stored as text? convert with pd.to_numeric)"
@@ -612,7 +473,7 @@ def _dtype_violation(
             " (pandas turns an int column with missing values into float64:"
             " use the nullable 'Int64' dtype)"
         )
-    return Violation("dtype", name, message, count, _examples(column, bad))
+    return Violation("dtype", name, message, count, example_rows(column, bad))
 
 
 def _native(value: Any) -> Any:
