@@ -22,8 +22,9 @@ from triptych.store.sql import migrate
 from triptych.store.sql.store import SqlStore
 
 STORES = Path(__file__).parent / "data" / "stores"
-RELEASED = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]
+RELEASED = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"]
 RUN_A, RUN_B = "a" * 32, "b" * 32
+T = 1_764_000_000_000  # the frozen stores' clock (make_stores.py)
 
 
 def _counts(path: Path) -> dict[str, int]:
@@ -138,6 +139,16 @@ def _read_back(store: SqlStore, revision: int) -> None:
     if revision >= 8:
         policy = store.get_monitor("clinic").policy
         assert policy is not None and policy.pipeline == "/srv/project/pipelines/train.py"
+    if revision >= 9:
+        alice, bob = store.get_user("alice"), store.get_user("bob")
+        assert alice.role_on("*") == "admin" and bob.role_on("diabetes") == "editor"
+        assert bob.created_by == "alice"
+        tokens = {t.id: t for t in store.list_tokens()}
+        assert set(tokens) == {"tok0000alice", "tok00000bob1"}
+        assert tokens["tok0000alice"].active(T) and not tokens["tok00000bob1"].active(T + 150)
+        assert store.authenticate("tok0000alice", "a1" * 32) == alice
+    if revision >= 3:  # registered models gained tags (0010): none until some are set
+        assert dict(store.get_registered_model("diabetes").tags) == {}
 
 
 def _still_writable(store: SqlStore, revision: int) -> None:
@@ -150,6 +161,8 @@ def _still_writable(store: SqlStore, revision: int) -> None:
     if revision >= 3:
         version = store.create_model_version("diabetes", f"runs:/{RUN_A}/model", run_id=RUN_A)
         assert version.version == 3  # after the two the old triptych registered
+        store.update_registered_model("diabetes", tags={"team": "clinic"})
+        assert dict(store.get_registered_model("diabetes").tags) == {"team": "clinic"}
 
 
 def test_a_store_from_a_newer_triptych_is_refused_and_left_alone(tmp_path: Path) -> None:

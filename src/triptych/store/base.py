@@ -27,7 +27,6 @@ from typing import Any
 from triptych.errors import AlreadyExists, InvalidInput
 from triptych.store.deployments import DeploymentStore
 from triptych.store.entities import (
-    AliasRequest,
     ArtifactEntry,
     DataInput,
     Dataset,
@@ -37,10 +36,7 @@ from triptych.store.entities import (
     Experiment,
     Firing,
     Metric,
-    ModelEvent,
-    ModelVersion,
     Page,
-    RegisteredModel,
     Run,
     RunSpec,
     RunStatus,
@@ -49,6 +45,7 @@ from triptych.store.entities import (
     TriggerEvent,
 )
 from triptych.store.monitoring import MonitoringStore
+from triptych.store.registry import ModelRegistryStore
 
 MAX_KEY_LENGTH = 250
 MAX_PARAM_LENGTH = 6000
@@ -196,7 +193,7 @@ def is_nan(value: float) -> bool:
     return math.isnan(value)
 
 
-class MetadataStore(DeploymentStore, MonitoringStore, ABC):
+class MetadataStore(ModelRegistryStore, DeploymentStore, MonitoringStore, ABC):
     """Experiments, runs and everything logged to them. See the module docstring."""
 
     url: str
@@ -226,6 +223,15 @@ class MetadataStore(DeploymentStore, MonitoringStore, ABC):
     @abstractmethod
     def set_experiment_lifecycle(self, experiment_id: str, deleted: bool) -> None:
         """Soft-delete (``deleted=True``) or restore. Raises NotFound."""
+
+    @abstractmethod
+    def set_experiment_tags(self, experiment_id: str, tags: Mapping[str, str]) -> None:
+        """Merge ``tags`` into the experiment's (a key set again takes the new value).
+        Raises NotFound, InvalidInput."""
+
+    @abstractmethod
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove one tag. Raises NotFound for a missing experiment or a tag it does not have."""
 
     # -- runs -------------------------------------------------------------------------------
     @abstractmethod
@@ -276,6 +282,11 @@ class MetadataStore(DeploymentStore, MonitoringStore, ABC):
         """Record metrics, params and tags in one transaction. Re-logging a param with the
         same value is a no-op; with a different value it raises Conflict and writes nothing.
         Raises NotFound for a missing run."""
+
+    @abstractmethod
+    def delete_run_tag(self, run_id: str, key: str) -> None:
+        """Remove one tag of a run. Raises NotFound for a missing run or a tag it does not
+        have."""
 
     def finish_run(
         self,
@@ -401,128 +412,6 @@ class MetadataStore(DeploymentStore, MonitoringStore, ABC):
     @abstractmethod
     def blob_in_use(self, blob_digest: str) -> bool:
         """Whether any dataset version or run artifact still points at these bytes."""
-
-    # -- model registry ----------------------------------------------------------------------
-    @abstractmethod
-    def create_model_version(
-        self,
-        name: str,
-        source: str,
-        *,
-        run_id: str | None = None,
-        description: str | None = None,
-        tags: Mapping[str, str] | None = None,
-        user: str | None = None,
-        reason: str | None = None,
-    ) -> ModelVersion:
-        """Register the next version of ``name`` (the model is created on first use) and
-        record a ``register`` event, in one transaction. Versions are 1..n per model with no
-        gaps or duplicates under concurrent writers, and never reused."""
-
-    @abstractmethod
-    def get_registered_model(self, name: str) -> RegisteredModel:
-        """The model with its aliases. Raises NotFound."""
-
-    @abstractmethod
-    def list_registered_models(self) -> list[RegisteredModel]:
-        """All registered models, by name."""
-
-    @abstractmethod
-    def get_model_version(
-        self, name: str, version: int | None = None, *, alias: str | None = None
-    ) -> ModelVersion:
-        """Version ``version``, the one ``alias`` points at, or the latest. Raises NotFound."""
-
-    @abstractmethod
-    def list_model_versions(self, name: str) -> list[ModelVersion]:
-        """Every version of ``name``, oldest first. Raises NotFound."""
-
-    @abstractmethod
-    def model_versions_of_runs(self, run_ids: Sequence[str]) -> list[ModelVersion]:
-        """Versions registered from these runs (lineage from data to models)."""
-
-    @abstractmethod
-    def update_model_version(
-        self,
-        name: str,
-        version: int,
-        *,
-        tags: Mapping[str, str] | None = None,
-        description: str | None = None,
-        user: str | None = None,
-    ) -> None:
-        """Merge tags and/or set the description; recorded in the audit trail."""
-
-    @abstractmethod
-    def set_model_alias(
-        self,
-        name: str,
-        alias: str,
-        version: int,
-        *,
-        user: str | None = None,
-        reason: str | None = None,
-        details: Mapping[str, Any] | None = None,
-    ) -> int | None:
-        """Point ``alias`` at ``version`` (atomically, with its audit event); returns the
-        version it pointed at before, or None. Raises NotFound, InvalidInput."""
-
-    @abstractmethod
-    def delete_model_alias(
-        self, name: str, alias: str, *, user: str | None = None, reason: str | None = None
-    ) -> None:
-        """Remove an alias, recorded in the audit trail. Raises NotFound."""
-
-    @abstractmethod
-    def delete_model_version(
-        self, name: str, version: int, *, user: str | None = None, reason: str | None = None
-    ) -> None:
-        """Delete a version and the aliases pointing at it, each recorded. Raises NotFound."""
-
-    @abstractmethod
-    def record_model_event(
-        self,
-        name: str,
-        action: str,
-        *,
-        version: int | None = None,
-        user: str | None = None,
-        reason: str | None = None,
-        details: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Append an event (e.g. a gate decision) to the model's audit trail."""
-
-    @abstractmethod
-    def model_history(self, name: str, *, until: int | None = None) -> list[ModelEvent]:
-        """The audit trail of ``name``, oldest first, up to time ``until`` (ms) if given."""
-
-    @abstractmethod
-    def set_alias_policy(
-        self, name: str, alias: str, require_approval: bool, *, user: str | None = None
-    ) -> None:
-        """Whether moving ``alias`` of ``name`` needs an approval; recorded. Raises NotFound."""
-
-    @abstractmethod
-    def alias_requires_approval(self, name: str, alias: str) -> bool:
-        """The policy of ``alias`` (False when none was set). Raises NotFound."""
-
-    @abstractmethod
-    def create_alias_request(
-        self, name: str, alias: str, version: int, *, user: str | None, reason: str | None = None
-    ) -> AliasRequest:
-        """Ask for ``alias`` to point at ``version``; recorded. Raises NotFound."""
-
-    @abstractmethod
-    def decide_alias_request(
-        self, request_id: int, approve: bool, *, user: str | None, reason: str | None = None
-    ) -> AliasRequest:
-        """Approve (the alias moves, in the same transaction) or reject a pending request.
-        Raises NotFound, Conflict when it is not pending, PermissionDenied when the decider
-        is the requester or unknown."""
-
-    @abstractmethod
-    def list_alias_requests(self, name: str, status: str | None = None) -> list[AliasRequest]:
-        """Requests for ``name``, oldest first, optionally only those with ``status``."""
 
     # -- schedules and triggers --------------------------------------------------------------
     @abstractmethod

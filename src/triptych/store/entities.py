@@ -236,7 +236,8 @@ class ModelVersion:
 
 @dataclass(frozen=True)
 class RegisteredModel:
-    """A named model: its versions' count, the latest, and the aliases pointing into it."""
+    """A named model: its description and tags, its versions' count, the latest, and the
+    aliases pointing into it. A model may have no versions (created empty, or all deleted)."""
 
     name: str
     description: str | None
@@ -245,6 +246,7 @@ class RegisteredModel:
     aliases: Mapping[str, int]
     creation_time: int
     last_update_time: int
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -253,7 +255,7 @@ class ModelEvent:
 
     time: int
     name: str
-    action: str  # register, alias, unalias, delete, tag, gate, …
+    action: str  # create, register, alias, unalias, update, untag, rename, delete, gate, …
     version: int | None
     alias: str | None
     previous_version: int | None

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from triptych.errors import Conflict, InvalidInput, NotFound
+from triptych.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from triptych.store.base import MetadataStore
 from triptych.store.entities import DataInput, DatasetVersionSpec, RunSpec
 
@@ -152,6 +152,148 @@ class RegistryContract:
         with pytest.raises(InvalidInput):
             store.create_model_version("bad/name", "runs:/a/model")
         assert [e.action for e in store.model_history("m")] == ["register"]
+
+    def test_a_registered_model_is_created_empty_with_description_and_tags(
+        self, store: MetadataStore
+    ) -> None:
+        made = store.create_registered_model(
+            "empty", description="to be trained", tags={"team": "ds"}, user="ana", reason="plan"
+        )
+        assert (made.name, made.description, dict(made.tags)) == (
+            "empty",
+            "to be trained",
+            {"team": "ds"},
+        )
+        assert (made.versions, made.latest_version, dict(made.aliases)) == (0, None, {})
+        assert store.get_registered_model("empty") == made
+        assert [m.name for m in store.list_registered_models()] == ["empty"]
+        assert store.list_model_versions("empty") == []
+        with pytest.raises(NotFound, match="no versions"):
+            store.get_model_version("empty")
+        assert store.create_model_version("empty", "runs:/a/model").version == 1  # joins it
+        model = store.get_registered_model("empty")
+        assert (model.versions, model.description, dict(model.tags)) == (
+            1,
+            "to be trained",
+            {"team": "ds"},
+        )
+        (created, _) = store.model_history("empty")
+        assert (created.action, created.user, created.reason) == ("create", "ana", "plan")
+
+    def test_registered_model_description_and_tags_change(self, store: MetadataStore) -> None:
+        store.create_model_version("m", "runs:/a/model")
+        before = store.get_registered_model("m")
+        store.update_registered_model("m", description="ridge", tags={"a": "1", "b": "2"})
+        store.update_registered_model("m", tags={"b": "3"}, user="bo")
+        model = store.get_registered_model("m")
+        assert (model.description, dict(model.tags)) == ("ridge", {"a": "1", "b": "3"})
+        assert model.last_update_time >= before.last_update_time
+        store.delete_registered_model_tag("m", "a", user="bo")
+        assert dict(store.get_registered_model("m").tags) == {"b": "3"}
+        assert store.get_registered_model("m").description == "ridge"  # tags alone keep it
+        with pytest.raises(NotFound, match="no tag"):
+            store.delete_registered_model_tag("m", "a")
+        actions = [e.action for e in store.model_history("m")]
+        assert actions == ["register", "update", "update", "untag"]
+
+    def test_model_version_tags_are_deleted_one_by_one(self, store: MetadataStore) -> None:
+        store.create_model_version("m", "runs:/a/model", tags={"k": "v", "keep": "1"})
+        store.delete_model_version_tag("m", 1, "k", user="ana")
+        assert dict(store.get_model_version("m", 1).tags) == {"keep": "1"}
+        with pytest.raises(NotFound, match="no tag"):
+            store.delete_model_version_tag("m", 1, "k")
+        with pytest.raises(NotFound):
+            store.delete_model_version_tag("m", 7, "keep")
+        assert [e.action for e in store.model_history("m")] == ["register", "untag"]
+
+    def test_a_renamed_model_keeps_its_versions_aliases_and_trail(
+        self, store: MetadataStore
+    ) -> None:
+        store.create_model_version("old", "runs:/a/model", tags={"k": "v"})
+        store.create_model_version("old", "runs:/b/model")
+        store.update_registered_model("old", description="d", tags={"t": "1"})
+        store.set_model_alias("old", "champion", 2)
+        store.set_alias_policy("old", "champion", True)
+        renamed = store.rename_registered_model("old", "new", user="ana", reason="clearer")
+        assert (renamed.name, renamed.versions, dict(renamed.aliases)) == (
+            "new",
+            2,
+            {"champion": 2},
+        )
+        assert (renamed.description, dict(renamed.tags)) == ("d", {"t": "1"})
+        with pytest.raises(NotFound):
+            store.get_registered_model("old")
+        assert store.get_model_version("new", alias="champion").version == 2
+        assert dict(store.get_model_version("new", 1).tags) == {"k": "v"}
+        assert store.alias_requires_approval("new", "champion")
+        assert [m.name for m in store.list_registered_models()] == ["new"]
+        history = store.model_history("new")
+        assert [e.action for e in history] == [
+            "register",
+            "register",
+            "update",
+            "alias",
+            "policy",
+            "rename",
+        ]
+        assert dict(history[-1].details or {}) == {"from": "old", "to": "new"}
+        assert store.model_history("old") == []
+        assert store.create_model_version("new", "runs:/c/model").version == 3  # counter kept
+        store.create_model_version("old", "runs:/d/model")  # the old name is free again
+        assert store.get_registered_model("old").versions == 1
+
+    def test_registered_model_errors_change_nothing(self, store: MetadataStore) -> None:
+        store.create_model_version("a", "runs:/a/model")
+        store.create_registered_model("b", description="bee")
+        with pytest.raises(AlreadyExists):
+            store.create_registered_model("a", description="clobber")
+        with pytest.raises(AlreadyExists, match="'b'"):
+            store.rename_registered_model("a", "b")
+        for bad in ("", "../x", "a/b", "has space", "x" * 300):
+            with pytest.raises(InvalidInput):
+                store.create_registered_model(bad)
+            with pytest.raises(InvalidInput):
+                store.rename_registered_model("a", bad)
+        with pytest.raises(InvalidInput):
+            store.create_registered_model("c", tags={"bad key!": "x"})
+        with pytest.raises(InvalidInput):
+            store.update_registered_model("a", tags={"../up": "x"}, description="changed")
+        for call in (
+            lambda: store.update_registered_model("nope", description="x"),
+            lambda: store.delete_registered_model_tag("nope", "k"),
+            lambda: store.rename_registered_model("nope", "other"),
+            lambda: store.delete_registered_model("nope"),
+            lambda: store.delete_model_version_tag("nope", 1, "k"),
+        ):
+            with pytest.raises(NotFound):
+                call()
+        assert [m.name for m in store.list_registered_models()] == ["a", "b"]
+        a, b = store.get_registered_model("a"), store.get_registered_model("b")
+        assert (a.description, dict(a.tags), a.versions) == (None, {}, 1)
+        assert (b.description, b.versions) == ("bee", 0)
+        assert [e.action for e in store.model_history("a")] == ["register"]
+        assert store.model_history("nope") == store.model_history("other") == []
+
+    def test_a_deleted_model_is_gone_but_its_trail_stays(self, store: MetadataStore) -> None:
+        store.create_model_version("m", "runs:/a/model", tags={"k": "v"})
+        store.update_registered_model("m", tags={"t": "1"})
+        store.set_model_alias("m", "champion", 1)
+        store.set_alias_policy("m", "champion", True)
+        store.create_alias_request("m", "champion", 1, user="ana")
+        store.delete_registered_model("m", user="bo", reason="retired")
+        with pytest.raises(NotFound):
+            store.get_registered_model("m")
+        assert store.list_registered_models() == []
+        actions = [e.action for e in store.model_history("m")]
+        assert actions[-3:] == ["unalias", "delete", "delete"]
+        assert (store.model_history("m")[-1].version, store.model_history("m")[-1].reason) == (
+            None,
+            "retired",
+        )
+        fresh = store.create_registered_model("m")  # the name starts afresh
+        assert (fresh.versions, dict(fresh.tags), dict(fresh.aliases)) == (0, {}, {})
+        assert not store.alias_requires_approval("m", "champion")
+        assert store.list_alias_requests("m") == []
 
     def test_twenty_concurrent_registrations(self, store: MetadataStore) -> None:
         barrier = threading.Barrier(20)

@@ -99,6 +99,23 @@ class StoreContract(DeploymentContract, MonitoringContract, RegistryContract, Sc
         store.set_experiment_lifecycle(eid, deleted=False)
         assert store.get_experiment(eid).lifecycle is Lifecycle.ACTIVE
 
+    def test_experiment_tags_change_after_creation(self, store: MetadataStore) -> None:
+        eid = store.create_experiment("tagged", tags={"team": "ds"})
+        store.set_experiment_tags(eid, {"team": "ml", "goal": "churn"})
+        assert dict(store.get_experiment(eid).tags) == {"team": "ml", "goal": "churn"}
+        store.delete_experiment_tag(eid, "team")
+        assert dict(store.get_experiment(eid).tags) == {"goal": "churn"}
+        with pytest.raises(NotFound, match="no tag"):
+            store.delete_experiment_tag(eid, "team")
+        for bad in ("999999", "not-a-number"):
+            with pytest.raises(NotFound):
+                store.set_experiment_tags(bad, {"a": "1"})
+            with pytest.raises(NotFound):
+                store.delete_experiment_tag(bad, "goal")
+        with pytest.raises(InvalidInput):
+            store.set_experiment_tags(eid, {"ok": "1", "../bad": "2"})
+        assert dict(store.get_experiment(eid).tags) == {"goal": "churn"}  # nothing written
+
     def test_get_or_create_experiment_is_race_free(self, store: MetadataStore) -> None:
         ids: list[str] = []
         barrier = threading.Barrier(6)
@@ -256,6 +273,18 @@ class StoreContract(DeploymentContract, MonitoringContract, RegistryContract, Sc
             store.log_batch(rid, [Metric("m", 1.0)], params={"alpha": "1.0", "new": "x"})
         run = store.get_run(rid)  # the failed batch wrote nothing at all
         assert dict(run.params) == {"alpha": "0.5"} and dict(run.metrics) == {}
+
+    def test_a_run_tag_is_deleted(self, store: MetadataStore, exp: str) -> None:
+        rid = _run(store, exp, tags={"a": "1", "b": "2"})
+        store.delete_run_tag(rid, "a")
+        assert dict(store.get_run(rid).tags) == {"b": "2"}
+        assert store.search_runs([exp], "tags.a = '1'").items == []
+        with pytest.raises(NotFound, match="no tag"):
+            store.delete_run_tag(rid, "a")
+        with pytest.raises(NotFound):
+            store.delete_run_tag("0" * 32, "b")
+        store.log_batch(rid, tags={"a": "3"})  # set again after deletion
+        assert dict(store.get_run(rid).tags) == {"a": "3", "b": "2"}
 
     def test_tags_are_overwritten(self, store: MetadataStore, exp: str) -> None:
         rid = _run(store, exp, tags={"note": "a"})

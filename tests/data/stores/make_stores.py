@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 HERE = Path(__file__).parent
-RELEASED = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008")
+RELEASED = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009")
 T = 1_764_000_000_000  # 2025-11-24, in ms
 RUN_A = "a" * 32
 RUN_B = "b" * 32
@@ -122,6 +122,13 @@ SQL: dict[str, list[str]] = {
     "0008": [
         'UPDATE monitors SET policy = \'{"pipeline": "/srv/project/pipelines/train.py",'
         ' "triggers": ["drift"]}\' WHERE name = \'clinic\'',
+    ],
+    "0009": [
+        f"INSERT INTO users VALUES (1, 'alice', {T + 120}, NULL), (2, 'bob', {T + 130}, 'alice')",
+        "INSERT INTO role_grants VALUES (1, '*', 'admin'), (2, 'diabetes', 'editor')",
+        f"INSERT INTO api_tokens VALUES ('tok0000alice', 1, '{'a1' * 32}', 'laptop', {T + 121},"
+        f" NULL, NULL, 'alice'), ('tok00000bob1', 2, '{'b2' * 32}', 'ci', {T + 131},"
+        f" {T + 10_000_000}, {T + 140}, 'alice')",
     ],
 }
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from triptych.errors import ConfigError
 
-HEAD = "0009"
+HEAD = "0010"
 _PG_LOCK_KEY = 0x7472697074796368 & 0x7FFFFFFFFFFFFFFF  # "triptych"
 MIGRATIONS = Path(__file__).with_name("migrations")
 

@@ -205,6 +205,20 @@ registered_models = Table(
     Column("last_update_time", BigInteger, nullable=False),
 )
 
+# A model's own tags (migration 0010); its versions' tags are in model_version_tags.
+registered_model_tags = Table(
+    "registered_model_tags",
+    metadata,
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("registered_models.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(KEY), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 model_versions = Table(
     "model_versions",
     metadata,

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
+    delete,
     insert,
     or_,
     select,
@@ -18,14 +19,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from triptych.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from triptych.errors import Conflict, InvalidInput, NotFound
 from triptych.store import base
 from triptych.store.base import MetadataStore, now_ms
 from triptych.store.entities import (
     CodeState,
     DataInput,
     Environment,
-    Experiment,
     Fingerprint,
     Lifecycle,
     Metric,
@@ -37,12 +37,15 @@ from triptych.store.entities import (
 from triptych.store.search import parse_filter, parse_order_by
 from triptych.store.sql import migrate
 from triptych.store.sql import schema as db
+from triptych.store.sql.approvals import SqlApprovals
 from triptych.store.sql.auth import SqlAuth
 from triptych.store.sql.datasets import SqlDatasets
 from triptych.store.sql.deployments import SqlDeployments
 from triptych.store.sql.engine import WRITE, build_engine, with_retry
+from triptych.store.sql.experiments import SqlExperiments
 from triptych.store.sql.models import SqlModels
 from triptych.store.sql.monitoring import SqlMonitoring
+from triptych.store.sql.registered_models import SqlRegisteredModels
 from triptych.store.sql.rows import RUN_COLUMNS, load_runs
 from triptych.store.sql.schedules import SqlSchedules
 from triptych.store.sql.search import decode_token, encode_token, search_statement, shape
@@ -53,12 +56,15 @@ T = TypeVar("T")
 
 
 class SqlStore(
+    SqlApprovals,
     SqlArtifacts,
     SqlAuth,
     SqlDatasets,
     SqlDeployments,
+    SqlExperiments,
     SqlModels,
     SqlMonitoring,
+    SqlRegisteredModels,
     SqlSchedules,
     MetadataStore,
 ):
@@ -166,100 +172,6 @@ class SqlStore(
         if row is None:
             raise NotFound(f"run {run_id!r} not found", hint="list runs with: triptych runs list")
         return row[0], row[1]
-
-    # -- experiments ------------------------------------------------------------------------
-    def create_experiment(self, name: str, tags: Mapping[str, str] | None = None) -> str:
-        base.validate_name("experiment", name)
-        tag_rows = base.validate_tags(tags)
-
-        def write(conn: Connection) -> str:
-            t = now_ms()
-            pk = conn.execute(
-                insert(db.experiments).values(
-                    name=name, lifecycle=Lifecycle.ACTIVE.value, creation_time=t, last_update_time=t
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
-            if tag_rows:
-                conn.execute(
-                    insert(db.experiment_tags),
-                    [{"experiment_id": pk, "key": k, "value": v} for k, v in tag_rows.items()],
-                )
-            return str(pk)
-
-        try:
-            return self._write(write)
-        except SAIntegrityError as e:
-            raise AlreadyExists(
-                f"experiment {name!r} already exists",
-                hint="use another name, or restore it if it was deleted",
-            ) from e
-
-    def _experiment_from_row(self, conn: Connection, row: Any) -> Experiment:
-        tag_rows = conn.execute(
-            select(db.experiment_tags.c.key, db.experiment_tags.c.value).where(
-                db.experiment_tags.c.experiment_id == row.id
-            )
-        )
-        return Experiment(
-            experiment_id=str(row.id),
-            name=row.name,
-            lifecycle=Lifecycle(row.lifecycle),
-            creation_time=row.creation_time,
-            last_update_time=row.last_update_time,
-            tags=dict(tag_rows.all()),
-        )
-
-    def get_experiment(self, experiment_id: str) -> Experiment:
-        pk = self._experiment_pk(experiment_id)
-
-        def read(conn: Connection) -> Experiment:
-            row = conn.execute(select(db.experiments).where(db.experiments.c.id == pk)).first()
-            if row is None:
-                raise NotFound(f"experiment {experiment_id!r} not found")
-            return self._experiment_from_row(conn, row)
-
-        return self._read(read)
-
-    def get_experiment_by_name(self, name: str) -> Experiment | None:
-        def read(conn: Connection) -> Experiment | None:
-            row = conn.execute(select(db.experiments).where(db.experiments.c.name == name)).first()
-            return None if row is None else self._experiment_from_row(conn, row)
-
-        return self._read(read)
-
-    def list_experiments(self, include_deleted: bool = False) -> list[Experiment]:
-        def read(conn: Connection) -> list[Experiment]:
-            query = select(db.experiments).order_by(db.experiments.c.id)
-            if not include_deleted:
-                query = query.where(db.experiments.c.lifecycle == Lifecycle.ACTIVE.value)
-            return [self._experiment_from_row(conn, row) for row in conn.execute(query)]
-
-        return self._read(read)
-
-    def _update_experiment(self, experiment_id: str, **values: Any) -> None:
-        pk = self._experiment_pk(experiment_id)
-
-        def write(conn: Connection) -> None:
-            done = conn.execute(
-                update(db.experiments)
-                .where(db.experiments.c.id == pk)
-                .values(last_update_time=now_ms(), **values)
-            )
-            if done.rowcount == 0:
-                raise NotFound(f"experiment {experiment_id!r} not found")
-
-        self._write(write)
-
-    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
-        base.validate_name("experiment", new_name)
-        try:
-            self._update_experiment(experiment_id, name=new_name)
-        except SAIntegrityError as e:
-            raise AlreadyExists(f"experiment {new_name!r} already exists") from e
-
-    def set_experiment_lifecycle(self, experiment_id: str, deleted: bool) -> None:
-        state = Lifecycle.DELETED if deleted else Lifecycle.ACTIVE
-        self._update_experiment(experiment_id, lifecycle=state.value)
 
     # -- runs -------------------------------------------------------------------------------
     def create_run(self, spec: RunSpec) -> Run:
@@ -475,6 +387,15 @@ class SqlStore(
             )
             if done.rowcount == 0:
                 raise NotFound(f"run {run_id!r} not found")
+
+        self._write(write)
+
+    def delete_run_tag(self, run_id: str, key: str) -> None:
+        def write(conn: Connection) -> None:
+            pk, _ = self._run_pk(conn, run_id)
+            done = conn.execute(delete(db.tags).where(db.tags.c.run_id == pk, db.tags.c.key == key))
+            if done.rowcount == 0:
+                raise NotFound(f"run {run_id!r} has no tag {key!r}")
 
         self._write(write)
 
