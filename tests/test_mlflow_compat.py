@@ -132,10 +132,57 @@ out["after_delete"] = [v.version for v in c.search_model_versions("name='extra-m
 c.delete_experiment(exp.experiment_id)
 out["deleted"] = c.get_experiment(exp.experiment_id).lifecycle_stage
 c.restore_experiment(exp.experiment_id)
-try:
-    c.delete_tag(outer.info.run_id, "mlflow.runName")
-except mlflow.exceptions.MlflowException as e:
-    out["delete_tag"] = e.error_code
+
+
+def code(call):
+    try:
+        call()
+    except mlflow.exceptions.MlflowException as e:
+        return e.error_code
+    return None
+
+
+# tags of runs and experiments after the fact
+c.set_tag(outer.info.run_id, "temp", "1")
+c.delete_tag(outer.info.run_id, "temp")
+out["run_tags"] = sorted(k for k in c.get_run(outer.info.run_id).data.tags if k == "temp")
+out["delete_tag_again"] = code(lambda: c.delete_tag(outer.info.run_id, "temp"))
+c.set_experiment_tag(exp.experiment_id, "goal", "churn")
+c.set_experiment_tag(exp.experiment_id, "owner", "ana")
+c.delete_experiment_tag(exp.experiment_id, "owner")
+out["experiment_tags"] = c.get_experiment(exp.experiment_id).tags
+# a registered model made empty, with its description and tags
+c.create_registered_model("empty-model", tags={"team": "ds", "x": "1"}, description="planned")
+m = c.get_registered_model("empty-model")
+out["created"] = [m.description, m.tags, len(m.latest_versions or [])]
+c.set_registered_model_tag("empty-model", "owner", "ana")
+c.delete_registered_model_tag("empty-model", "x")
+c.delete_registered_model_tag("empty-model", "never-set")  # no error, as in MLflow
+c.update_registered_model("empty-model", description="now described")
+m = c.get_registered_model("empty-model")
+out["updated"] = [m.description, m.tags]
+out["by_tag_search"] = [m.name for m in c.search_registered_models("tags.team = 'ds'")]
+out["taken"] = code(lambda: c.create_registered_model("empty-model"))
+# model-version tags, rename (aliases and versions follow), stages
+c.set_model_version_tag("extra-model", "2", "quality", "good")
+c.set_model_version_tag("extra-model", "2", "temp", "1")
+c.delete_model_version_tag("extra-model", "2", "temp")
+out["version_tags"] = c.get_model_version("extra-model", "2").tags
+c.set_registered_model_alias("extra-model", "prod", 2)
+c.rename_registered_model("extra-model", "renamed-model")
+out["renamed_model"] = [v.name for v in c.search_model_versions("name='renamed-model'")]
+out["by_alias"] = c.get_model_version_by_alias("renamed-model", "prod").version
+out["renamed_pyfunc"] = (
+    mlflow.pyfunc.load_model("models:/renamed-model@prod").predict(np.ones((1, 2))).tolist()
+)
+out["old_name"] = code(lambda: c.get_registered_model("extra-model"))
+out["rename_onto"] = code(lambda: c.rename_registered_model("renamed-model", "empty-model"))
+out["rename_missing"] = code(lambda: c.rename_registered_model("nope", "nope2"))
+out["stage"] = code(lambda: c.transition_model_version_stage("renamed-model", "2", "Production"))
+c.delete_registered_model("empty-model")
+out["deleted_model"] = code(lambda: c.get_registered_model("empty-model"))
+c.create_registered_model("empty-model")  # the name is free again
+out["models"] = sorted(m.name for m in c.search_registered_models())
 print("RESULT " + json.dumps(out))
 """
 
@@ -293,15 +340,58 @@ def test_import_from_an_mlflow_api_over_http(
     assert json.loads(again.stdout)["runs_imported"] == 0
 
 
-def test_more_of_the_client(tmp_path: Path) -> None:
-    with _serve(tmp_path / "server") as url:  # its own store: the searches above stay exact
-        got = _client(url, EXTRA_SCRIPT, tmp_path)
+@pytest.fixture(scope="module")
+def extra(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """EXTRA_SCRIPT against a server of its own (the searches above stay exact), and what
+    triptych's own client then reads of the registry."""
+    from triptych.tracking.client import Client
+
+    folder = tmp_path_factory.mktemp("extra")
+    with _serve(folder / "server") as url:
+        got = _client(url, EXTRA_SCRIPT, folder)
+        client = Client(url, url)
+        got["triptych"] = (
+            client.store.get_registered_model("renamed-model"),
+            client.store.model_history("renamed-model"),
+            client.get_experiment_by_name("extra2"),
+        )
+        client.store.close()
+    return got
+
+
+def test_more_of_the_client(extra: dict[str, Any]) -> None:
+    got = extra
     assert got["parent"] is True and got["resumed"] == [1.0, 2.0]
     assert got["by_name"] == 1 and got["by_tag"] == 1 and got["failed"] == ["bad"]
     assert got["order"] == ["outer", "inner", "bad"] and got["renamed"] == "extra2"
     assert got["versions"] == ["2", "1"] and got["pyfunc"] == [pytest.approx(2.0)]
     assert got["aliases"] == {} and got["after_delete"] == ["2"]
-    assert got["deleted"] == "deleted" and got["delete_tag"] == "NOT_IMPLEMENTED"
+    assert got["deleted"] == "deleted"
+
+
+def test_tags_descriptions_and_renames_through_mlflows_client(extra: dict[str, Any]) -> None:
+    """What MLflow's client sets after creation (tags of runs, experiments, models and
+    versions; a model's description; its name) is kept, and reads back on both sides."""
+    got = extra
+    assert got["run_tags"] == [] and got["delete_tag_again"] == "RESOURCE_DOES_NOT_EXIST"
+    assert got["experiment_tags"] == {"goal": "churn"}
+    assert got["created"] == ["planned", {"team": "ds", "x": "1"}, 0]
+    assert got["updated"] == ["now described", {"team": "ds", "owner": "ana"}]
+    assert got["by_tag_search"] == ["empty-model"] and got["taken"] == "RESOURCE_ALREADY_EXISTS"
+    assert got["version_tags"] == {"quality": "good"}
+    assert got["renamed_model"] == ["renamed-model"] and got["by_alias"] == "2"
+    assert got["renamed_pyfunc"] == [pytest.approx(2.0)]
+    assert got["old_name"] == "RESOURCE_DOES_NOT_EXIST"
+    assert got["rename_onto"] == "RESOURCE_ALREADY_EXISTS"
+    assert got["rename_missing"] == "RESOURCE_DOES_NOT_EXIST"
+    assert got["stage"] == "NOT_IMPLEMENTED"
+    assert got["deleted_model"] == "RESOURCE_DOES_NOT_EXIST"
+    assert got["models"] == ["empty-model", "renamed-model"]
+    # triptych's side: the same state, and the audit trail followed the rename
+    renamed, history, experiment = extra["triptych"]
+    assert dict(renamed.aliases) == {"prod": 2} and renamed.versions == 1
+    assert "rename" in [e.action for e in history] and history[0].action == "create"
+    assert experiment is not None and dict(experiment.tags) == {"goal": "churn"}
 
 
 def test_a_request_over_the_body_limit_is_refused(tmp_path: Path) -> None:

@@ -3,17 +3,18 @@
 They are triptych's registry: a version's ``source`` is stored as triptych's
 ``runs:/<run>/<path>`` when it names files of a run (MLflow's ``models:/m-…`` logged models,
 ``mlflow-artifacts:/…/<run>/artifacts/…``), with MLflow's own source and model id kept in
-the version's tags. triptych creates a model with its first version, so ``CreateRegisteredModel``
-of a new name answers without writing, and the model exists once a version is created."""
+the version's tags. A model has a description and tags of its own, and may have no versions
+(``CreateRegisteredModel``); renaming it takes its versions, aliases and audit trail along.
+triptych has no stages: ``TransitionModelVersionStage`` is not served (use aliases)."""
 
 from __future__ import annotations
 
 import contextlib
 from typing import Any
 
-from triptych.errors import AlreadyExists, NotFound
+from triptych.errors import NotFound
 from triptych.server.mlflow import models
-from triptych.server.mlflow.errors import invalid
+from triptych.server.mlflow.errors import invalid, not_implemented
 from triptych.server.mlflow.routing import POST_READ, Operation
 from triptych.server.mlflow.tracking import (
     from_key_values,
@@ -23,7 +24,6 @@ from triptych.server.mlflow.tracking import (
     parse_filter,
 )
 from triptych.server.permissions import Permission
-from triptych.store.base import now_ms
 from triptych.store.entities import ModelVersion, RegisteredModel
 
 R, W = Permission.READ, Permission.WRITE
@@ -60,7 +60,7 @@ def model_json(state: Any, m: RegisteredModel, *, latest: bool = True) -> dict[s
         "last_updated_timestamp": m.last_update_time,
         "description": m.description or "",
         "aliases": [{"alias": a, "version": str(v)} for a, v in sorted(m.aliases.items())],
-        "tags": [],
+        "tags": key_values(m.tags),
     }
     if latest and m.latest_version is not None:
         answer["latest_versions"] = [
@@ -85,22 +85,53 @@ def _version(args: dict[str, Any]) -> int:
 
 # -- registered models --
 def create_registered_model(state: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """``CreateRegisteredModel``: RESOURCE_ALREADY_EXISTS for a known name."""
+    """``CreateRegisteredModel`` (with its description and tags, no versions):
+    RESOURCE_ALREADY_EXISTS for a known name."""
+    model = state.store.create_registered_model(
+        _name(args),
+        description=args.get("description") or None,
+        tags=from_key_values(args.get("tags")),
+        reason="created through MLflow's API",
+    )
+    return {"registered_model": model_json(state, model)}
+
+
+def update_registered_model(state: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """``UpdateRegisteredModel`` (its description)"""
     name = _name(args)
-    try:
-        state.store.get_registered_model(name)
-    except NotFound:
-        now = now_ms()
-        return {
-            "registered_model": {
-                "name": name,
-                "creation_timestamp": now,
-                "last_updated_timestamp": now,
-                "description": args.get("description") or "",
-                "tags": args.get("tags") or [],
-            }
-        }
-    raise AlreadyExists(f"registered model {name!r} already exists")
+    if args.get("description") is not None:
+        state.store.update_registered_model(name, description=str(args["description"]))
+    return {"registered_model": model_json(state, state.store.get_registered_model(name))}
+
+
+def rename_registered_model(state: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """``RenameRegisteredModel``: versions, aliases and the audit trail follow."""
+    new_name = args.get("new_name")
+    if not new_name:
+        raise invalid("a new name is required")
+    model = state.store.rename_registered_model(
+        _name(args), str(new_name), reason="renamed through MLflow's API"
+    )
+    return {"registered_model": model_json(state, model)}
+
+
+def set_registered_model_tag(state: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """``SetRegisteredModelTag``"""
+    if not args.get("key"):
+        raise invalid("a tag needs a key")
+    state.store.update_registered_model(
+        _name(args), tags={str(args["key"]): str(args.get("value", ""))}
+    )
+    return {}
+
+
+def delete_registered_model_tag(state: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """``DeleteRegisteredModelTag``; as in MLflow, a tag the model does not have is no error."""
+    name = _name(args)
+    state.store.get_registered_model(name)  # RESOURCE_DOES_NOT_EXIST for an unknown model
+    with contextlib.suppress(NotFound):
+        state.store.delete_registered_model_tag(name, str(args.get("key") or ""))
+    return {}
 
 
 def get_registered_model(state: Any, args: dict[str, Any]) -> dict[str, Any]:
@@ -109,10 +140,14 @@ def get_registered_model(state: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def search_registered_models(state: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """``SearchRegisteredModels`` by name (``=``, ``!=``, ``LIKE``, ``ILIKE``); tags are not
-    kept, so ``tags.x != 'y'`` (how MLflow's client leaves prompts out) matches every model."""
+    """``SearchRegisteredModels`` by name and tags (``=``, ``!=``, ``LIKE``, ``ILIKE``); a
+    model without tag ``x`` matches ``tags.x != 'y'`` (how MLflow's client leaves prompts out)."""
     clauses = parse_filter(args.get("filter"), ("name", "tags"))
-    found = [m for m in state.store.list_registered_models() if matches({"name": m.name}, clauses)]
+    found = [
+        m
+        for m in state.store.list_registered_models()
+        if matches({"name": m.name, **{f"tags.{k}": v for k, v in m.tags.items()}}, clauses)
+    ]
     chunk, token = page(found, args, default=100)
     answer: dict[str, Any] = {"registered_models": [model_json(state, m) for m in chunk]}
     if token:
@@ -121,10 +156,9 @@ def search_registered_models(state: Any, args: dict[str, Any]) -> dict[str, Any]
 
 
 def delete_registered_model(state: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """``DeleteRegisteredModel``: every version (and alias) is deleted, with the audit trail."""
-    name = _name(args)
-    for v in state.store.list_model_versions(name):
-        state.store.delete_model_version(name, v.version, reason="deleted through MLflow's API")
+    """``DeleteRegisteredModel``: the model with every version and alias; the audit trail
+    records each deletion."""
+    state.store.delete_registered_model(_name(args), reason="deleted through MLflow's API")
     return {}
 
 
@@ -203,6 +237,24 @@ def set_model_version_tag(state: Any, args: dict[str, Any]) -> dict[str, Any]:
         _name(args), _version(args), tags={str(args["key"]): str(args.get("value", ""))}
     )
     return {}
+
+
+def delete_model_version_tag(state: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """``DeleteModelVersionTag``; as in MLflow, a tag the version does not have is no error."""
+    name, version = _name(args), _version(args)
+    key = str(args.get("key") or "")
+    if key in _HIDDEN:  # triptych's record of MLflow's source and model id stays
+        return {}
+    state.store.get_model_version(name, version)  # RESOURCE_DOES_NOT_EXIST for unknown ones
+    with contextlib.suppress(NotFound):
+        state.store.delete_model_version_tag(name, version, key)
+    return {}
+
+
+def transition_stage(state: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """``TransitionModelVersionStage``: NOT_IMPLEMENTED (triptych has aliases, not stages)."""
+    state.store.get_model_version(_name(args), _version(args))
+    raise not_implemented("moving a model version between stages (set an alias instead)")
 
 
 def delete_model_version(state: Any, args: dict[str, Any]) -> dict[str, Any]:
@@ -284,6 +336,10 @@ def get_by_alias(state: Any, args: dict[str, Any]) -> dict[str, Any]:
 OPERATIONS = (
     Operation("POST", "/registered-models/create", W, create_registered_model),
     Operation("GET", "/registered-models/get", R, get_registered_model),
+    Operation("PATCH", "/registered-models/update", W, update_registered_model),
+    Operation("POST", "/registered-models/rename", W, rename_registered_model),
+    Operation("POST", "/registered-models/set-tag", W, set_registered_model_tag),
+    Operation("DELETE", "/registered-models/delete-tag", W, delete_registered_model_tag),
     Operation("GET", "/registered-models/search", R, search_registered_models),
     Operation("DELETE", "/registered-models/delete", W, delete_registered_model),
     Operation("POST", "/registered-models/get-latest-versions", POST_READ, get_latest_versions),
@@ -294,6 +350,8 @@ OPERATIONS = (
     Operation("GET", "/model-versions/get", R, get_model_version),
     Operation("PATCH", "/model-versions/update", W, update_model_version),
     Operation("POST", "/model-versions/set-tag", W, set_model_version_tag),
+    Operation("DELETE", "/model-versions/delete-tag", W, delete_model_version_tag),
+    Operation("POST", "/model-versions/transition-stage", W, transition_stage),
     Operation("DELETE", "/model-versions/delete", W, delete_model_version),
     Operation("GET", "/model-versions/search", R, search_model_versions),
     Operation("GET", "/model-versions/get-download-uri", R, get_download_uri),

@@ -12,7 +12,7 @@ from typing import Any
 
 from triptych.errors import NotFound
 from triptych.server.mlflow import models
-from triptych.server.mlflow.errors import invalid, not_implemented
+from triptych.server.mlflow.errors import invalid
 from triptych.server.mlflow.routing import POST_READ, Operation
 from triptych.server.permissions import Permission
 from triptych.store.base import DEFAULT_EXPERIMENT, now_ms
@@ -270,6 +270,25 @@ def restore_experiment(state: Any, args: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def set_experiment_tag(state: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """``SetExperimentTag``"""
+    if not args.get("key"):
+        raise invalid("a tag needs a key")
+    state.store.set_experiment_tags(
+        experiment_id(state, args.get("experiment_id")),
+        {str(args["key"]): str(args.get("value", ""))},
+    )
+    return {}
+
+
+def delete_experiment_tag(state: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """``DeleteExperimentTag``: RESOURCE_DOES_NOT_EXIST for a tag it does not have."""
+    state.store.delete_experiment_tag(
+        experiment_id(state, args.get("experiment_id")), str(args.get("key") or "")
+    )
+    return {}
+
+
 # -- runs --
 def _run_id(args: dict[str, Any]) -> str:
     run_id = args.get("run_id") or args.get("run_uuid")
@@ -367,9 +386,12 @@ def set_tag(state: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def delete_tag(state: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """``DeleteTag``: triptych's store keeps tags (there is no deletion)."""
-    state.store.get_run(_run_id(args))
-    raise not_implemented("deleting a run tag")
+    """``DeleteTag``: RESOURCE_DOES_NOT_EXIST for a tag the run does not have, as in MLflow."""
+    run_id, key = _run_id(args), str(args.get("key") or "")
+    if models.is_record_tag(key):  # a logged model's record is not a tag MLflow shows
+        raise NotFound(f"run {run_id!r} has no tag {key!r}")
+    state.store.delete_run_tag(run_id, key)
+    return {}
 
 
 def log_batch(state: Any, args: dict[str, Any]) -> dict[str, Any]:
@@ -473,6 +495,8 @@ OPERATIONS = (
     Operation("POST", "/experiments/update", W, update_experiment),
     Operation("POST", "/experiments/delete", W, delete_experiment),
     Operation("POST", "/experiments/restore", W, restore_experiment),
+    Operation("POST", "/experiments/set-experiment-tag", W, set_experiment_tag),
+    Operation("POST", "/experiments/delete-experiment-tag", W, delete_experiment_tag),
     Operation("POST", "/runs/create", W, create_run),
     Operation("GET", "/runs/get", R, get_run),
     Operation("POST", "/runs/update", W, update_run),
