@@ -30,7 +30,10 @@ MAKE_STORE = textwrap.dedent(
     uri, root = sys.argv[1], sys.argv[2]
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
-    client.create_experiment("churn", artifact_location=root + "/churn", tags={"team": "ds"})
+    churn = client.create_experiment(
+        "churn", artifact_location=root + "/churn", tags={"team": "ds"}
+    )
+    client.set_experiment_tag(churn, "goal", "retention")  # a tag set after creation
     mlflow.set_experiment("churn")
     with mlflow.start_run(run_name="parent") as parent:
         mlflow.log_params({"alpha": 0.5, "solver": "lbfgs"})
@@ -56,6 +59,9 @@ MAKE_STORE = textwrap.dedent(
     client.create_model_version("ridge", f"runs:/{other.info.run_id}/model", other.info.run_id)
     client.set_registered_model_alias("ridge", "champion", "1")
     client.set_registered_model_alias("ridge", "challenger", "2")
+    client.update_registered_model("ridge", description="ridge on churn")
+    client.set_registered_model_tag("ridge", "owner", "ana")
+    client.create_registered_model("planned", tags={"team": "ds"}, description="not yet trained")
     print(json.dumps({"parent": parent.info.run_id, "child": child.info.run_id,
                       "broken": broken.info.run_id, "gone": gone.info.run_id,
                       "other": other.info.run_id, "model_id": info.model_id}))
@@ -116,7 +122,7 @@ def test_import_is_complete_and_idempotent(
         str(_env(tmp_path)["TRIPTYCH_TRACKING_URI"]), _env(tmp_path)["TRIPTYCH_ARTIFACT_URI"]
     )
     churn = client.get_experiment_by_name("churn")
-    assert churn is not None and churn.tags["team"] == "ds"
+    assert churn is not None and (churn.tags["team"], churn.tags["goal"]) == ("ds", "retention")
     parent = client.get_run(ids["parent"])  # MLflow's run ids are kept
     assert parent.name == "parent" and parent.status.value == "FINISHED"
     assert parent.end_time is not None and parent.end_time >= parent.start_time
@@ -141,12 +147,37 @@ def test_import_is_complete_and_idempotent(
     assert versions[0].source == f"runs:/{ids['parent']}/models/{ids['model_id']}"
     files = {e.path for e in store.walk_artifacts(ids["parent"], f"models/{ids['model_id']}")}
     assert f"models/{ids['model_id']}/MLmodel" in files
-    assert dict(store.get_registered_model("ridge").aliases) == {"champion": 1, "challenger": 2}
+    ridge = store.get_registered_model("ridge")
+    assert dict(ridge.aliases) == {"champion": 1, "challenger": 2}
+    assert (ridge.description, dict(ridge.tags)) == ("ridge on churn", {"owner": "ana"})
+    planned = store.get_registered_model("planned")  # a model without versions
+    assert (planned.description, dict(planned.tags), planned.versions) == (
+        "not yet trained",
+        {"team": "ds"},
+        0,
+    )
+    assert first["registered_models_created"] == 2 and first["model_tags_added"] == 2
+    history = [e.action for e in store.model_history("ridge")]
+    assert history[:3] == ["create", "register", "register"]
 
     second = _import(tmp_path, "--from", uri)
     assert second["runs_imported"] == 0 and second["runs_skipped"] == 5
     assert second["model_versions_imported"] == 0 and second["aliases_set"] == 0
     assert second["metrics"] == 0 and second["artifacts"] == 0
+    assert second["registered_models_created"] == 0 and second["model_tags_added"] == 0
+    assert second["experiment_tags_added"] == 0 and second["experiments_created"] == 0
+    assert store.model_history("ridge")[-1].action == "alias"  # nothing written the 2nd time
+    assert len(store.model_history("planned")) == 1
+
+    # What triptych lost since is added back; what it changed is kept.
+    store.delete_experiment_tag(churn.experiment_id, "goal")
+    store.update_registered_model("planned", tags={"team": "ml"})
+    store.delete_registered_model_tag("ridge", "owner")
+    third = _import(tmp_path, "--from", uri)
+    assert third["experiment_tags_added"] == 1 and third["model_tags_added"] == 1
+    assert store.get_experiment(churn.experiment_id).tags["goal"] == "retention"
+    assert dict(store.get_registered_model("ridge").tags) == {"owner": "ana"}
+    assert dict(store.get_registered_model("planned").tags) == {"team": "ml"}
     assert len(store.list_model_versions("ridge")) == 2
     assert len(client.get_metric_history(ids["parent"], "loss")) == 30
 
@@ -166,6 +197,9 @@ def test_import_only_named_experiments(
     assert [v.run_id for v in client.store.list_model_versions("ridge")] == [ids["other"]]
     # The alias of a version that was not imported is not set.
     assert dict(client.store.get_registered_model("ridge").aliases) == {"challenger": 1}
+    assert dict(client.store.get_registered_model("ridge").tags) == {"owner": "ana"}
+    names = [m.name for m in client.store.list_registered_models()]
+    assert names == ["ridge"]  # a model without versions belongs to no experiment
 
 
 def test_a_missing_mlflow_experiment_is_an_error(

@@ -47,6 +47,7 @@ def mlflow(
         f"{f', {report.runs_resumed} resumed' if report.runs_resumed else ''}), "
         f"{report.metrics} metric points, {report.artifacts} artifact files, "
         f"{report.experiments_created} new experiments, "
+        f"{report.registered_models_created} new models, "
         f"{report.model_versions_imported} model versions "
         f"({report.model_versions_skipped} already there), {report.aliases_set} aliases"
     )

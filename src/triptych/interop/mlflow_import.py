@@ -4,12 +4,15 @@ MLflow's store is read only through MLflow's own public client (``MlflowClient``
 its backend (``sqlite:///mlflow.db``, ``http://host:5000``, …), never by reading its tables.
 What is copied: experiments (by name), runs with their MLflow run ids (params, every metric
 point with its step and timestamp, tags, status, times, artifacts, soft deletion), and
-registered models with their versions, tags and aliases.
+registered models with their descriptions, tags, versions and aliases (a model without
+versions too, unless only some experiments are imported).
 
 Idempotent: a run is keyed on its MLflow run id (triptych keeps imported ids), a model
 version on ``(model name, MLflow version)`` through its ``mlflow.version`` tag, so a second
-import adds nothing. An import stopped half-way resumes: a run without the
-``triptych.import.complete`` tag gets only what it is missing.
+import adds nothing. Tags of experiments and models that already exist in triptych are only
+added (a key triptych has keeps its value), and a description only where triptych has none.
+An import stopped half-way resumes: a run without the ``triptych.import.complete`` tag gets
+only what it is missing.
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ class ImportReport:
     params: int = 0
     tags: int = 0
     artifacts: int = 0
+    experiment_tags_added: int = 0
+    registered_models_created: int = 0
+    model_tags_added: int = 0
     model_versions_imported: int = 0
     model_versions_skipped: int = 0
     aliases_set: int = 0
@@ -137,10 +143,14 @@ class MlflowImporter:
 
     # -- experiments and runs -----------------------------------------------------------------
     def _target_experiment(self, experiment: Any) -> str:
+        tags = self._clean(experiment.tags or {}, "experiment tag")
         existing = self.store.get_experiment_by_name(experiment.name)
         if existing is not None:
+            missing = {k: v for k, v in tags.items() if k not in existing.tags}
+            if missing:
+                self.store.set_experiment_tags(existing.experiment_id, missing)
+                self.report.experiment_tags_added += len(missing)
             return existing.experiment_id
-        tags = self._clean(experiment.tags or {}, "experiment tag")
         experiment_id = self.store.create_experiment(experiment.name, tags)
         self.report.experiments_created += 1
         if experiment.lifecycle_stage == "deleted":
@@ -276,15 +286,17 @@ class MlflowImporter:
 
     def _import_model(self, model: Any, *, restrict: bool) -> None:
         name = model.name
+        versions = [
+            v for v in self._versions_of(name) if not restrict or v.run_id in self._imported_runs
+        ]
         try:
-            mine = {
-                v.tags.get(VERSION_TAG): v.version for v in self.store.list_model_versions(name)
-            }
-        except NotFound:
-            mine = {}
-        for version in self._versions_of(name):
-            if restrict and version.run_id not in self._imported_runs:
-                continue
+            if not self._target_model(model, create=bool(versions) or not restrict):
+                return
+        except InvalidInput as e:  # a name triptych refuses (models:/ URIs must stay safe)
+            self.report.warnings.append(f"model {name}: {e.message}; not imported")
+            return
+        mine = {v.tags.get(VERSION_TAG): v.version for v in self.store.list_model_versions(name)}
+        for version in versions:
             if str(version.version) in mine:
                 self.report.model_versions_skipped += 1
                 continue
@@ -318,6 +330,29 @@ class MlflowImporter:
                 continue
             self.store.set_model_alias(name, alias, target, reason="imported from MLflow")
             self.report.aliases_set += 1
+
+    def _target_model(self, model: Any, *, create: bool) -> bool:
+        """Make sure triptych has ``model`` with MLflow's description and tags (only adding
+        to a model it already has); False when it is absent and ``create`` is False."""
+        tags = self._clean(model.tags or {}, "registered model tag")
+        description = model.description or None
+        try:
+            existing = self.store.get_registered_model(model.name)
+        except NotFound:
+            if not create:
+                return False
+            self.store.create_registered_model(
+                model.name, description=description, tags=tags, reason="imported from MLflow"
+            )
+            self.report.registered_models_created += 1
+            self.report.model_tags_added += len(tags)
+            return True
+        missing = {k: v for k, v in tags.items() if k not in existing.tags}
+        describe = description if description and not existing.description else None
+        if missing or describe:
+            self.store.update_registered_model(model.name, description=describe, tags=missing)
+            self.report.model_tags_added += len(missing)
+        return True
 
     def _model_files(self, version: Any) -> tuple[str, str | None]:
         """The triptych source (``runs:/<run>/<path>``) of a version, copying a logged
