@@ -239,7 +239,15 @@ def test_compare_overlays_metrics_and_params(ui: httpx.Client, ids: dict[str, An
     assert ui.get("/ui/compare", params={"run": [a, "0000"]}).status_code == 404
 
 
-def test_models_pages_show_aliases_and_the_timeline(ui: httpx.Client) -> None:
+def test_models_pages_show_aliases_and_the_timeline(
+    ui: httpx.Client, world: tuple[LiveServer, dict[str, Any]]
+) -> None:
+    world[0].app.state.store.create_registered_model(
+        "planned", description="not trained yet", tags={"team": "clinic", "goal": "<b>x</b>"}
+    )
+    planned = ui.get("/ui/models/planned").text
+    assert "not trained yet" in planned and "team: clinic" in planned
+    assert "<b>x</b>" not in planned and "&lt;b&gt;x&lt;/b&gt;" in planned  # escaped
     listing = ui.get("/ui/models").text
     assert "@champion → v2" in listing
     html = ui.get("/ui/models/diabetes").text

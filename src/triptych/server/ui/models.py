@@ -50,6 +50,8 @@ def event_summary(event: ModelEvent) -> str:
         outcome = "passed" if details.get("passed") else "refused"
         candidate, champion = _num(details.get("candidate")), _num(details.get("champion"))
         return f"{outcome} on {metric}: candidate {candidate}, champion {champion}"
+    if event.action == "rename":
+        return f"renamed from {details.get('from')}"
     if event.action.startswith("loop."):
         where = details.get("deployment")
         return f"deployment {where}" if where else ""
