@@ -118,11 +118,12 @@ def validate_metric(metric: Metric) -> Metric:
 _DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 
 
-def validate_dataset_name(name: object) -> str:
-    """Dataset names appear in URIs (``datasets:/NAME@3``): letters, digits, ``_ . -``."""
+def validate_dataset_name(name: object, kind: str = "dataset") -> str:
+    """Dataset names appear in URIs (``datasets:/NAME@3``): letters, digits, ``_ . -``.
+    Model names (``models:/NAME@champion``) follow the same rule (``kind="model"``)."""
     if not isinstance(name, str) or not _DATASET_NAME.fullmatch(name) or ".." in name:
         raise InvalidInput(
-            f"invalid dataset name {name!r}",
+            f"invalid {kind} name {name!r}",
             hint="use letters, digits, '_', '.' and '-' (at most 200, starting alphanumeric)",
         )
     return name

@@ -250,7 +250,7 @@ class RegistryContract:
         with pytest.raises(AlreadyExists, match="'b'"):
             store.rename_registered_model("a", "b")
         for bad in ("", "../x", "a/b", "has space", "x" * 300):
-            with pytest.raises(InvalidInput):
+            with pytest.raises(InvalidInput, match="invalid model name"):
                 store.create_registered_model(bad)
             with pytest.raises(InvalidInput):
                 store.rename_registered_model("a", bad)

@@ -71,7 +71,7 @@ class StoreContract(DeploymentContract, MonitoringContract, RegistryContract, Sc
         assert [e.name for e in store.list_experiments()] == ["dup"]
 
     def test_missing_experiment_raises_not_found(self, store: MetadataStore) -> None:
-        for bad in ("999999", "not-a-number"):
+        for bad in ("999999", "not-a-number", "9" * 30, "-5"):
             with pytest.raises(NotFound):
                 store.get_experiment(bad)
 
@@ -107,7 +107,7 @@ class StoreContract(DeploymentContract, MonitoringContract, RegistryContract, Sc
         assert dict(store.get_experiment(eid).tags) == {"goal": "churn"}
         with pytest.raises(NotFound, match="no tag"):
             store.delete_experiment_tag(eid, "team")
-        for bad in ("999999", "not-a-number"):
+        for bad in ("999999", "not-a-number", "9" * 30):
             with pytest.raises(NotFound):
                 store.set_experiment_tags(bad, {"a": "1"})
             with pytest.raises(NotFound):

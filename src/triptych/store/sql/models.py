@@ -133,7 +133,7 @@ class SqlModels:
         user: str | None = None,
         reason: str | None = None,
     ) -> ModelVersion:
-        base.validate_dataset_name(name)  # model names share the URI-safe rule
+        base.validate_dataset_name(name, "model")  # the URI-safe rule
         tag_rows = base.validate_tags(tags)
 
         def write(conn: Connection) -> ModelVersion:
@@ -319,7 +319,7 @@ class SqlModels:
         reason: str | None = None,
         details: Mapping[str, Any] | None = None,
     ) -> None:
-        base.validate_dataset_name(name)
+        base.validate_dataset_name(name, "model")
         self._write(
             lambda conn: self._event(
                 conn, name, action, version=version, user=user, reason=reason, details=details

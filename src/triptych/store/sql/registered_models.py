@@ -44,7 +44,7 @@ class SqlRegisteredModels:
         user: str | None = None,
         reason: str | None = None,
     ) -> RegisteredModel:
-        base.validate_dataset_name(name)  # model names share the URI-safe rule
+        base.validate_dataset_name(name, "model")  # the URI-safe rule
         tag_rows = base.validate_tags(tags)
 
         def write(conn: Connection) -> RegisteredModel:
@@ -125,7 +125,7 @@ class SqlRegisteredModels:
     def rename_registered_model(
         self, name: str, new_name: str, *, user: str | None = None, reason: str | None = None
     ) -> RegisteredModel:
-        base.validate_dataset_name(new_name)
+        base.validate_dataset_name(new_name, "model")
 
         def write(conn: Connection) -> RegisteredModel:
             model = self._model_row(conn, name)
