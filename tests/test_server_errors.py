@@ -82,6 +82,39 @@ def test_malformed_requests_are_400(api: httpx.Client, body: bytes, message: str
     assert message in _error(response, 400, "InvalidInput")["message"]
 
 
+# Found by the API gauntlet (tests/test_gauntlet_api.py): each reached the store and was a 500.
+@pytest.mark.parametrize(
+    ("verb", "path", "body"),
+    [
+        ("POST", "/runs/heartbeat", {"run_ids": [None], "at": [{"x": 1}]}),
+        ("POST", "/runs/fail-stale", {"at": {"x": {}}}),
+        ("POST", "/runs/r1/finish", {"status": "FINISHED", "end_time": "soon"}),
+        ("PATCH", "/models/m/versions/1", {"tags": 1.5e16}),
+        (
+            "POST",
+            "/alias-requests/8337624610132285423500656640/decision",
+            {"approve": True, "user": None},
+        ),
+        ("GET", "/alerts/174780481609998796823382196224", None),
+        ("GET", "/alerts?limit=", None),
+        ("GET", "/deployments/d/events?limit=true", None),
+        ("GET", "/trigger-events?kind=cron&name=n&since=true", None),
+    ],
+)
+def test_an_argument_of_the_wrong_type_is_a_400_naming_it(
+    api: httpx.Client, verb: str, path: str, body: object
+) -> None:
+    error = _error(api.request(verb, path, json=body), 400, "InvalidInput")
+    assert "argument '" in error["message"] and set(error) == {"error", "message", "hint"}
+
+
+def test_param_and_tag_values_may_be_numbers(api: httpx.Client) -> None:
+    eid = api.post("/experiments", json={"name": "e"}).json()
+    run = api.post("/runs", json={"spec": {"experiment_id": eid, "params": {"a": 0.5}}})
+    assert run.status_code == 200, run.text  # stored as text, as the store does locally
+    assert run.json()["params"] == {"a": "0.5"}
+
+
 def test_unknown_endpoint_and_method(api: httpx.Client) -> None:
     assert "/docs" in _error(api.get("/nothing-here"), 404, "NotFound")["hint"]
     wrong = api.delete("/experiments")

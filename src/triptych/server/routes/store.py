@@ -21,7 +21,7 @@ from starlette.responses import Response
 from triptych.errors import InvalidInput
 from triptych.server import paths
 from triptych.server.permissions import requires
-from triptych.store.http.codec import decode, dumps, loads
+from triptych.store.http.codec import check, decode, dumps, loads
 from triptych.store.http.routes import ENDPOINTS, Endpoint, from_query, is_sequence
 
 
@@ -75,6 +75,8 @@ def _handler(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                     arguments[p.name] = []  # an empty repeated argument is absent
                 else:
                     raise InvalidInput(f"missing argument {p.name!r}")
+        for name, value in arguments.items():  # a 400 naming the argument, not a 500 later
+            check(hints[name], value, f"argument {name!r}")
         policy = request.app.state.policy
         check_call = getattr(policy, "check_call", None)
         if check_call is not None:  # a decision that needs the arguments (project grants)

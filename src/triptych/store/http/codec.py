@@ -378,3 +378,169 @@ def _record_encoder(cls: Any) -> Encoder:
         return {name: e(getattr(value, name), special) for name, e in plan}
 
     return encode_record
+
+
+# -- checking (the server's side) ----------------------------------------------------------------
+INT64 = (-(1 << 63), (1 << 63) - 1)  # what every backend's integer columns hold
+Checker = Callable[[Any, str], None]  # (decoded value, where) -> None, or raises InvalidInput
+
+
+def check(hint: Any, value: Any, where: str) -> None:
+    """Raise InvalidInput unless ``value`` (as :func:`decode` rebuilt it) is of type ``hint``.
+
+    The server checks every argument so before it calls the store: the decoder passes values
+    that do not fit through, and a list where a timestamp belongs would otherwise reach the
+    database and come back as a 500 rather than a 400 naming the argument."""
+    _checker(hint)(value, where)
+
+
+def _refuse(where: str, expected: str, value: Any) -> InvalidInput:
+    got = "null" if value is None else type(value).__name__
+    return InvalidInput(f"{where} must be {expected}, got {got}: {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def _any_value(value: Any, where: str) -> None:
+    return None
+
+
+def _of_type(cls: type, expected: str) -> Checker:
+    def check_type(value: Any, where: str) -> None:
+        if not isinstance(value, cls):
+            raise _refuse(where, expected, value)
+
+    return check_type
+
+
+def _check_int(value: Any, where: str) -> None:
+    if isinstance(value, str) and value.removeprefix("-").isdigit():  # too long to be read
+        raise InvalidInput(f"{where} is out of range (a 64-bit integer): {_short(value)}")
+    if type(value) is bool or not isinstance(value, int):
+        raise _refuse(where, "an integer", value)
+    if not INT64[0] <= value <= INT64[1]:
+        raise InvalidInput(f"{where} is out of range (a 64-bit integer): {_short(value)}")
+
+
+def _check_float(value: Any, where: str) -> None:
+    if type(value) is bool or not isinstance(value, (int, float)):
+        raise _refuse(where, "a number", value)
+
+
+def _check_scalar(value: Any, where: str) -> None:
+    if not isinstance(value, (str, int, float)):  # bool is an int
+        raise _refuse(where, "text or a number", value)
+
+
+def _check_bool(value: Any, where: str) -> None:
+    if type(value) is not bool:
+        raise _refuse(where, "true or false", value)
+
+
+@functools.cache
+def _checker(hint: Any) -> Checker:
+    if hint is Any or hint is object or isinstance(hint, TypeVar):
+        return _any_value
+    origin = typing.get_origin(hint)
+    if _is_union(origin):
+        arms = typing.get_args(hint)
+        optional = type(None) in arms
+        checks = [_checker(a) for a in arms if a is not type(None)]
+        return _union_checker(tuple(checks), optional)
+    if hint is type(None):
+        return _union_checker((), True)
+    if origin is None:
+        if hint is bool:
+            return _check_bool
+        if hint is int:
+            return _check_int
+        if hint is float:
+            return _check_float
+        if hint is str:
+            return _of_type(str, "text")
+        if isinstance(hint, type) and issubclass(hint, enum.Enum):
+            names = ", ".join(repr(m.value) for m in hint)
+            return _of_type(hint, f"one of {names}")
+        if dataclasses.is_dataclass(hint):
+            return _record_checker(hint)
+        return _any_value
+    args = typing.get_args(hint)
+    if _is_mapping(origin):
+        keys = _checker(args[0]) if len(args) == 2 else _any_value
+        values = _checker(args[1]) if len(args) == 2 else _any_value
+        if len(args) == 2 and args[1] is str:  # params and tags: the store keeps a number as text
+            values = _check_scalar
+        return _mapping_checker(keys, values)
+    if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+        return _fixed_tuple_checker(tuple(_checker(a) for a in args))
+    if origin is tuple or _is_sequence(origin):
+        return _sequence_checker(_checker(args[0]) if args else _any_value)
+    return _any_value
+
+
+def _union_checker(arms: tuple[Checker, ...], optional: bool) -> Checker:
+    def check_union(value: Any, where: str) -> None:
+        if value is None and optional:
+            return
+        if not arms:
+            raise _refuse(where, "null", value)
+        error: InvalidInput | None = None
+        for arm in arms:
+            try:
+                arm(value, where)
+                return
+            except InvalidInput as e:
+                error = error or e
+        assert error is not None
+        raise error
+
+    return check_union
+
+
+def _record_checker(cls: Any) -> Checker:
+    plan: list[tuple[str, Checker]] | None = None
+
+    def check_record(value: Any, where: str) -> None:
+        nonlocal plan
+        if not isinstance(value, cls):
+            raise _refuse(where, f"an object ({cls.__name__})", value)
+        if plan is None:  # built on first use: a record may refer to itself
+            plan = [(k, _checker(h)) for k, h in field_hints(cls).items()]
+        for name, checker in plan:
+            checker(getattr(value, name), f"{where}.{name}")
+
+    return check_record
+
+
+def _mapping_checker(keys: Checker, values: Checker) -> Checker:
+    def check_mapping(value: Any, where: str) -> None:
+        if not isinstance(value, Mapping):
+            raise _refuse(where, "an object", value)
+        for k, x in value.items():
+            keys(k, f"{where} (a key)")
+            values(x, f"{where}[{k!r}]")
+
+    return check_mapping
+
+
+def _sequence_checker(item: Checker) -> Checker:
+    def check_sequence(value: Any, where: str) -> None:
+        if not isinstance(value, (list, tuple)):
+            raise _refuse(where, "a list", value)
+        for i, x in enumerate(value):
+            item(x, f"{where}[{i}]")
+
+    return check_sequence
+
+
+def _fixed_tuple_checker(items: tuple[Checker, ...]) -> Checker:
+    def check_tuple(value: Any, where: str) -> None:
+        if not isinstance(value, (list, tuple)) or len(value) != len(items):
+            raise _refuse(where, f"a list of {len(items)}", value)
+        for i, (item, x) in enumerate(zip(items, value, strict=True)):
+            item(x, f"{where}[{i}]")
+
+    return check_tuple
