@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from triptych.errors import PermissionDenied
 from triptych.server.app import create_app
 from triptych.server.permissions import Permission, UndeclaredRoute, check_routes, permission_of
+from triptych.server.settings import ServerSettings
 from triptych.store.base import MetadataStore
 from triptych.store.http.client import HttpStore
 from triptych.store.http.routes import ENDPOINTS
@@ -118,3 +119,22 @@ def test_openapi_describes_every_store_endpoint(app: FastAPI) -> None:
         named |= set(body.get("schema", {}).get("properties", {}))
         arguments = set(endpoint.signature.parameters) - {"self"}
         assert named == arguments, endpoint.method
+
+
+def test_openapi_describes_the_raw_routes_answers(sql: SqlStore) -> None:
+    """Found by the API gauntlet: blobs, uploads and admin documented only FastAPI's 200 and
+    422, but a bad digest is a 400 and a missing blob a 404 (and 422 is never sent)."""
+    schema = create_app(sql, settings=ServerSettings(store=sql.url, auth=True)).openapi()
+    raw = [p for p in schema["paths"] if p.startswith(("/api/v1/blobs", "/api/v1/uploads"))]
+    raw += [p for p in schema["paths"] if p.startswith("/api/v1/admin")]
+    assert len(raw) == 6
+    for path in raw:
+        for operation in schema["paths"][path].values():
+            assert "422" not in operation["responses"], path
+            assert "4XX" in operation["responses"], path
+    blob = schema["paths"]["/api/v1/blobs/{digest}"]
+    assert "application/octet-stream" in blob["get"]["responses"]["206"]["content"]
+    assert "application/octet-stream" in blob["put"]["requestBody"]["content"]
+    upload = schema["paths"]["/api/v1/uploads/{digest}"]["patch"]
+    assert {"201", "204"} <= set(upload["responses"])
+    assert {p["name"] for p in upload["parameters"]} >= {"Upload-Offset", "Upload-Length"}

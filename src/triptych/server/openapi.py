@@ -49,6 +49,7 @@ def install(app: FastAPI) -> None:
                 routes=app.routes,
             )
             describe(schema)
+            describe_raw(schema)
             if app.state.settings.auth:
                 secure(schema, app.routes)
             app.openapi_schema = schema
@@ -149,3 +150,77 @@ def _arguments(endpoint: Endpoint, of: Any) -> tuple[list[dict[str, Any]], dict[
     if required:
         body["required"] = required
     return parameters, body
+
+
+_JSON_BLOB = {
+    "type": "object",
+    "properties": {"digest": {"type": "string"}, "size": {"type": "integer"}},
+    "required": ["digest", "size"],
+}
+_BYTES = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+_NULL = {"application/json": {"schema": {"type": "null"}}}
+_UPLOAD_HEADERS = [
+    {"name": h, "in": "header", "required": True, "schema": {"type": "integer", "minimum": 0}}
+    for h in ("Upload-Offset", "Upload-Length")
+]
+_ANSWERS: dict[tuple[str, str], dict[str, Any]] = {
+    ("/api/v1/blobs/{digest}", "head"): {
+        "200": {"description": "the blob is stored"},
+        "404": {"description": "the blob is not stored (no body)"},
+    },
+    ("/api/v1/blobs/{digest}", "get"): {
+        "200": {"description": "the blob's bytes", "content": _BYTES},
+        "206": {"description": "the bytes from the offset of `Range: bytes=N-`", "content": _BYTES},
+    },
+    ("/api/v1/blobs/{digest}", "put"): {
+        "200": {
+            "description": "stored",
+            "content": {"application/json": {"schema": _JSON_BLOB}},
+        },
+    },
+    ("/api/v1/blobs/{digest}", "delete"): {"200": {"description": "removed", "content": _NULL}},
+    ("/api/v1/uploads/{digest}", "head"): {
+        "200": {"description": "`Upload-Offset`: the bytes held; `Upload-Complete: ?1` if stored"}
+    },
+    ("/api/v1/uploads/{digest}", "patch"): {
+        "201": {
+            "description": "the last chunk: the blob is stored",
+            "content": {"application/json": {"schema": _JSON_BLOB}},
+        },
+        "204": {"description": "the chunk is held; `Upload-Offset` says how much"},
+    },
+    ("/api/v1/uploads/{digest}", "delete"): {
+        "200": {"description": "the partial upload is dropped", "content": _NULL}
+    },
+}
+_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("/api/v1/blobs/{digest}", "put"): _BYTES,
+    ("/api/v1/uploads/{digest}", "patch"): _BYTES,
+}
+
+
+def describe_raw(schema: dict[str, Any]) -> None:
+    """Describe the answers of the routes that read their own requests (blobs, uploads,
+    admin): errors are 4XX with the error body (FastAPI's 422 is never sent: a request that
+    fails validation is a 400 InvalidInput), and the blob routes' real answers."""
+    store_routes = {(e.url_path, e.verb.lower()) for e in ENDPOINTS}
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for verb, operation in operations.items():
+            if (path, verb) in store_routes:
+                continue
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            if (path, verb) in _ANSWERS:
+                responses.pop("200", None)
+                responses.update(_ANSWERS[path, verb])
+            if (path, verb) in _BODIES:
+                operation["requestBody"] = {"required": False, "content": _BODIES[path, verb]}
+            if (path, verb) == ("/api/v1/uploads/{digest}", "patch"):
+                operation.setdefault("parameters", []).extend(_UPLOAD_HEADERS)
+            responses["4XX"] = {"description": "a triptych error", "content": _error_content()}
+            responses["5XX"] = {
+                "description": "no artifact store, the store is unavailable, or a bug",
+                "content": _error_content(),
+            }
