@@ -84,3 +84,23 @@ def test_concurrent_batches_on_one_run_take_their_row_locks_in_one_order(
         assert all(len(store.get_metric_history(run_id, k)) == 8 * BATCHES for k in keys)
     finally:
         store.close()
+
+
+def test_the_retry_count_counts_each_retried_transient_error() -> None:
+    """What the soak reports as "retries": ``with_retry`` counts each transient error it
+    retries, and not the call that finally succeeds."""
+    from sqlalchemy.exc import OperationalError
+
+    from triptych.store.sql import engine
+
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+        return "written"
+
+    before = engine.retries()
+    assert engine.with_retry(flaky, "a test write") == "written"
+    assert engine.retries() - before == 2
