@@ -113,6 +113,7 @@ def test_models_cli(tmp_path: Path) -> None:
     assert "was 1" in moved.stdout
     listed = json.loads(_cli(home, "models", "list", "--json").stdout)
     assert listed[0]["aliases"] == {"champion": 2} and listed[0]["latest_version"] == 2
+    assert (listed[0]["description"], listed[0]["tags"]) == (None, {})
     at = datetime.fromtimestamp(between / 1000).isoformat()  # local time, as a user types it
     then = json.loads(_cli(home, "models", "history", "ridge", "--at", at, "--json").stdout)
     assert then["aliases"] == {"champion": 1}

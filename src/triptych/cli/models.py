@@ -47,6 +47,8 @@ def list_(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) ->
                     "latest_version": m.latest_version,
                     "versions": m.versions,
                     "aliases": dict(m.aliases),
+                    "description": m.description,
+                    "tags": dict(m.tags),
                     "last_update_time": m.last_update_time,
                 }
                 for m in found
