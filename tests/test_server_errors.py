@@ -215,3 +215,23 @@ def test_an_oversized_body_is_refused_before_it_is_read(tmp_path: Path) -> None:
         assert "over 1,000 bytes" in _error(streamed, 400, "InvalidInput")["message"]
         assert api.post("/experiments", json={"name": "small"}).status_code == 200
     store.close()
+
+
+# Found by the API gauntlet over PostgreSQL: values SQLite takes and PostgreSQL's columns cannot.
+@pytest.mark.parametrize(
+    ("verb", "path", "body"),
+    [
+        ("POST", "/experiments", {"name": "m4\u0000x"}),  # NUL in text
+        ("POST", "/alias-requests/3265763369657798/decision", {"approve": False, "user": None}),
+    ],
+)
+def test_a_value_postgresql_cannot_store_is_a_400(
+    postgres_url: str, verb: str, path: str, body: object
+) -> None:
+    store = SqlStore(postgres_url)
+    try:
+        with LiveServer(store) as live, httpx.Client(base_url=f"{live.url}/api/v1") as api:
+            error = _error(api.request(verb, path, json=body), 400, "InvalidInput")
+            assert "cannot store" in error["message"]
+    finally:
+        store.close()

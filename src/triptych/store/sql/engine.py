@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from triptych.errors import InvalidInput, StoreUnavailable
@@ -135,6 +135,8 @@ def with_retry(fn: Callable[[], T], what: str, attempts: int = RETRY_ATTEMPTS) -
     for attempt in range(1, attempts + 1):
         try:
             return fn()
+        except DataError as e:  # a value the column cannot hold: NUL in text, an id past int4
+            raise InvalidInput(f"{what} refused a value the database cannot store: {e.orig}") from e
         except DBAPIError as e:
             if out_of_resources(e):
                 raise StoreUnavailable(
