@@ -14,10 +14,11 @@ found, for runs, metric points, params, tags, artifacts (row and bytes), model v
 per model, no gaps, no number given twice), alias events and logged predictions. The workload
 lives in ``triptych.testing.soak``; ``tests/test_gauntlet_soak.py`` runs it for 8 s in CI.
 
-"requests" are the client calls, each one HTTP request (an artifact upload is two: the bytes,
-then the row); latencies are per call. "retries" are the transient database errors (locks,
-deadlocks, serialization failures) the server retried with backoff; "errors" are what reached
-a client, and must be 0::
+"requests" are the clients' timed calls, each one HTTP request except an upload of bytes (a
+HEAD, then a PUT unless the server has them) and the fluent clients' ``start_run`` and
+``log_text`` (a few each); latencies are per call. "retries" are the transient database
+errors (locks, deadlocks, serialization failures) the server retried with backoff; "errors" are
+what reached a client, and must be 0::
 
     python benchmarks/soak.py                         # 60 s per backend, 16 clients, both
     python benchmarks/soak.py --quick                 # 10 s per backend
