@@ -138,3 +138,7 @@ def test_openapi_describes_the_raw_routes_answers(sql: SqlStore) -> None:
     upload = schema["paths"]["/api/v1/uploads/{digest}"]["patch"]
     assert {"201", "204"} <= set(upload["responses"])
     assert {p["name"] for p in upload["parameters"]} >= {"Upload-Offset", "Upload-Length"}
+    users = schema["paths"]["/api/v1/admin/users"]  # admin routes read their own JSON
+    body = users["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["name"] and body["additionalProperties"] is False
+    assert users["get"]["responses"]["200"]["content"]["application/json"]["schema"]["items"]

@@ -199,10 +199,71 @@ _BODIES: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+def _admin(of: Any) -> None:
+    """The admin routes' bodies and answers (they read their JSON themselves)."""
+    from triptych.store.auth import ALL_PROJECTS, ROLES, ApiToken, User
+
+    role = {"type": "string", "enum": list(ROLES)}
+    label = {"type": ["string", "null"], "maxLength": 250}
+
+    def body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+        return {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": properties,
+                        "required": required,
+                        "additionalProperties": False,
+                    }
+                }
+            },
+        }
+
+    def answer(found: dict[str, Any]) -> dict[str, Any]:
+        return {"200": {"description": "done", "content": {"application/json": {"schema": found}}}}
+
+    user, token = of(User), of(ApiToken)
+    issued = {"allOf": [token, {"properties": {"secret": {"type": "string"}}}]}
+    _BODIES["/api/v1/admin/users", "post"] = body(
+        {"name": {"type": "string"}, "grants": {"type": "object", "additionalProperties": role}},
+        ["name"],
+    )
+    _BODIES["/api/v1/admin/users/{name}/roles", "put"] = body(
+        {"role": role, "project": {"type": "string", "default": ALL_PROJECTS}}, ["role"]
+    )
+    _BODIES["/api/v1/admin/tokens", "post"] = body(
+        {
+            "user": {"type": "string"},
+            "label": label,
+            "expires_days": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 3650},
+        },
+        ["user"],
+    )
+    _ANSWERS["/api/v1/admin/users", "get"] = answer({"type": "array", "items": user})
+    _ANSWERS["/api/v1/admin/users", "post"] = answer(user)
+    _ANSWERS["/api/v1/admin/users/{name}/roles", "put"] = answer(user)
+    _ANSWERS["/api/v1/admin/tokens", "get"] = answer({"type": "array", "items": token})
+    _ANSWERS["/api/v1/admin/tokens", "post"] = answer(issued)
+    _ANSWERS["/api/v1/admin/tokens/{token_id}/revoke", "post"] = answer(token)
+
+
 def describe_raw(schema: dict[str, Any]) -> None:
     """Describe the answers of the routes that read their own requests (blobs, uploads,
     admin): errors are 4XX with the error body (FastAPI's 422 is never sent: a request that
     fails validation is a 400 InvalidInput), and the blob routes' real answers."""
+    from pydantic import TypeAdapter
+
+    defs: dict[str, Any] = {}
+
+    def of(hint: Any) -> dict[str, Any]:
+        found = TypeAdapter(hint).json_schema(ref_template=REF)
+        defs.update(found.pop("$defs", {}))
+        return found
+
+    _admin(of)
+    schema.setdefault("components", {}).setdefault("schemas", {}).update(defs)
     store_routes = {(e.url_path, e.verb.lower()) for e in ENDPOINTS}
     for path, operations in schema.get("paths", {}).items():
         if not path.startswith("/api/v1/"):
@@ -216,7 +277,10 @@ def describe_raw(schema: dict[str, Any]) -> None:
                 responses.pop("200", None)
                 responses.update(_ANSWERS[path, verb])
             if (path, verb) in _BODIES:
-                operation["requestBody"] = {"required": False, "content": _BODIES[path, verb]}
+                found = _BODIES[path, verb]
+                if "content" not in found:  # raw bytes
+                    found = {"required": False, "content": found}
+                operation["requestBody"] = found
             if (path, verb) == ("/api/v1/uploads/{digest}", "patch"):
                 operation.setdefault("parameters", []).extend(_UPLOAD_HEADERS)
             responses["4XX"] = {"description": "a triptych error", "content": _error_content()}
