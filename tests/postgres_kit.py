@@ -10,12 +10,13 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from triptych.testing.process import free_port
 
 
 def _binary(name: str) -> str | None:
@@ -24,12 +25,6 @@ def _binary(name: str) -> str | None:
         return found
     candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     return candidates[-1] if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PrivatePostgres:
@@ -50,7 +45,7 @@ class PrivatePostgres:
         self.data = self.folder / "data"
         if self._as:
             shutil.chown(self.folder, "postgres")
-        self.port = _free_port()
+        self.port = free_port()
         self._run([initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"])
 
     @property

@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from triptych.testing import reset_process_state
+from triptych.testing import process, reset_process_state
+from triptych.testing.process import clean_env, free_port
 from triptych.tracking.client import Client
-
-STARTUP_SECONDS = 90
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def client(home: Path) -> Client:
@@ -97,69 +81,21 @@ def make_models(home: Path) -> Models:
 
 
 def env(home: Path) -> dict[str, str]:
-    out = {k: v for k, v in os.environ.items() if not k.startswith("TRIPTYCH_")}
-    out["TRIPTYCH_HOME"] = str(home)
-    out["PYTHONUNBUFFERED"] = "1"
-    return out
+    return clean_env(home)
 
 
-def wait_ready(url: str, proc: subprocess.Popen[str] | None = None) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not ready after {STARTUP_SECONDS} s")
+def wait_ready(url: str) -> None:
+    """Until the scoring server at ``url`` says it is ready."""
+    process.wait_ready(f"{url}/ready")
 
 
-class ServerProcess:
-    """``python -m triptych serve ...`` in a subprocess, stopped with SIGINT; its output goes
-    to a file (a pipe nobody reads would fill up with tracebacks and block the server)."""
+class ServerProcess(process.ServerProcess):
+    """``python -m triptych serve TARGET ARGS`` in a subprocess, stopped with SIGINT."""
 
     def __init__(self, home: Path, target: str, *args: str) -> None:
-        import tempfile
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
-            mode="w+", prefix="triptych-serve-", suffix=".log"
+        super().__init__(
+            ["-m", "triptych", "serve", target, *args], cwd=home, env=env(home), ready="/ready"
         )
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "triptych", "serve", target, "--port", str(self.port), *args],
-            cwd=home,
-            env=env(home),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
-            wait_ready(self.url, self.proc)
-        except Exception:
-            self.proc.kill()
-            self.proc.wait()
-            raise RuntimeError(f"the server did not start: {self.output()}") from None
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read()
-
-    def stop(self) -> str:
-        """Stop gracefully; returns what the server printed."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        out = self.output()
-        self.log.close()
-        return out
 
 
 class ServerThread:

@@ -8,7 +8,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from triptych.testing.process import free_port
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("mlflow") is None,
@@ -187,12 +188,6 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIPTYCH_", "MLFLOW_"))}
     env["MLFLOW_DISABLE_TELEMETRY"] = "true"
@@ -204,7 +199,7 @@ def _env() -> dict[str, str]:
 def _serve(folder: Path, *args: str) -> Iterator[str]:
     """A real ``triptych server`` on a free loopback port over a fresh store in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "triptych", "server", "--port", str(port),
          "--store", f"sqlite:///{folder / 'team.db'}", "--artifacts", str(folder / "artifacts"),

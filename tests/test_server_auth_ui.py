@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from triptych.server.csrf import check_ui_routes, csrf_protected
 from triptych.server.permissions import Permission, UndeclaredRoute, requires
 from triptych.server.settings import ServerSettings
 from triptych.store.sql.store import SqlStore
+from triptych.testing.process import free_port
 from triptych.testing.server import LiveServer
 
 
@@ -185,15 +185,11 @@ def test_bad_account_commands(tmp_path: Path, args: list[str], message: str) -> 
     assert done.returncode == 1 and message in done.stderr, done.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_with_auth_the_server_may_listen_on_every_interface(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'srv.db'}"
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "triptych", "server", "--auth", "--host", "0.0.0.0",
          "--port", str(port), "--store", db],
@@ -239,7 +235,7 @@ def test_a_revocation_reaches_every_worker_at_once(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'workers.db'}"
     store = SqlStore(db)
     secret = accounts.create_admin(store, "root").secret
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "triptych", "server", "--auth", "--workers", "2",
          "--port", str(port), "--store", db],

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,12 +15,7 @@ import httpx
 import pytest
 
 from triptych.store.sql.store import SqlStore
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from triptych.testing.process import free_port
 
 
 def _env() -> dict[str, str]:
@@ -64,7 +58,7 @@ def db(tmp_path: Path) -> str:
 
 @pytest.fixture
 def server(tmp_path: Path, db: str) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     artifacts = str(tmp_path / "server-artifacts")
     process = _start(["--port", str(port), "--store", db, "--artifacts", artifacts], tmp_path)
     url = f"http://127.0.0.1:{port}"
@@ -113,7 +107,7 @@ def test_tracking_through_the_server(
 
 
 def test_several_workers_share_the_store(tmp_path: Path, db: str) -> None:
-    port = _free_port()
+    port = free_port()
     process = _start(["--port", str(port), "--store", db, "--workers", "2"], tmp_path)
     url = f"http://127.0.0.1:{port}"
     try:

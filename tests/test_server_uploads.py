@@ -167,12 +167,12 @@ def _serve(port: int, tmp_path: Path) -> subprocess.Popen[bytes]:
 def test_an_upload_resumes_where_a_killed_server_stopped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from triptych.testing.server import _free_port
+    from triptych.testing.process import free_port
 
     monkeypatch.setattr(http_artifacts, "RESUMABLE_AT", 1024 * KIB)
     monkeypatch.setattr(http_artifacts, "UPLOAD_CHUNK", 256 * KIB)
     path, digest = _file(tmp_path / "big.bin", 16 * 1024 * KIB)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = _serve(port, tmp_path)
     killed_at: list[int] = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,12 +14,7 @@ import httpx
 import pytest
 
 from triptych.cli import ui
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from triptych.testing.process import free_port
 
 
 def test_ui_serves_the_local_store_on_loopback(isolated: Path) -> None:
@@ -29,7 +23,7 @@ def test_ui_serves_the_local_store_on_loopback(isolated: Path) -> None:
     with triptych.start_run(experiment="local", name="<b>first</b>"):
         triptych.log_metric("mse", 3300.0)
     triptych.flush()
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIPTYCH_")}
     env.pop("DISPLAY", None)
     proc = subprocess.Popen(

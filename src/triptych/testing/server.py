@@ -11,10 +11,11 @@ and give each test a fresh, empty store behind it.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from typing import TYPE_CHECKING, Any
+
+from triptych.testing.process import free_port
 
 if TYPE_CHECKING:
     from triptych.artifacts.base import ArtifactStore
@@ -38,7 +39,7 @@ class LiveServer:
         self.app = create_app(store, artifacts, settings=settings)
         self._access_log = bool(settings and settings.access_log)
         self.host = "127.0.0.1"
-        self.port = _free_port()
+        self.port = free_port()
         self._timeout = startup_timeout
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -83,9 +84,3 @@ class LiveServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -25,12 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -39,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from triptych.testing.process import ServerProcess, clean_env
+
 MODELS = ("soak-a", "soak-b", "soak-c")  # registered concurrently by every client
 EXPERIMENT = "soak"
 SERVED = "diabetes"
@@ -46,7 +43,6 @@ METRIC_POINTS = 100
 SHARED_KEYS = ["k0", "k1", "k2", "k3", "k4", "k5"]  # on the run every client writes to
 FLUENT_EVERY = 4  # every fourth client writes through the fluent API
 EXPERIMENT_EVERY = 10  # rounds between new experiments (which all clients create at once)
-STARTUP_SECONDS = 90
 
 
 @dataclass
@@ -113,70 +109,13 @@ class Result:
 
 
 # -- the servers ------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIPTYCH_")}
-    env.update(TRIPTYCH_HOME=str(home), PYTHONUNBUFFERED="1", DO_NOT_TRACK="true", **extra)
-    return env
+    return clean_env(home, DO_NOT_TRACK="true", **extra)
 
 
-class Process:
-    """A server subprocess on a free port; its output goes to a file, stopped with SIGINT."""
-
+class Process(ServerProcess):
     def __init__(self, home: Path, args: list[str], ready: str, **env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.what = " ".join(args[:3])
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
-            mode="w+", prefix="triptych-soak-", suffix=".log"
-        )
-        self.proc = subprocess.Popen(
-            [sys.executable, *args, "--port", str(self.port)],
-            cwd=home,
-            env=_env(home, **env),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._wait(ready)
-
-    def _wait(self, path: str) -> None:
-        import httpx
-
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.what} exited: {self.output()}")
-            try:
-                if httpx.get(self.url + path, timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.what} did not start: {self.output()}")
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read()
-
-    def stop(self) -> str:
-        """Stop gracefully (the model server writes its prediction log); what it printed."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        out = self.output()
-        self.log.close()
-        return out
+        super().__init__(args, cwd=home, env=_env(home, **env), ready=ready)
 
 
 def serve(argv: list[str]) -> None:
