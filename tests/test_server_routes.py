@@ -142,3 +142,19 @@ def test_openapi_describes_the_raw_routes_answers(sql: SqlStore) -> None:
     body = users["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["required"] == ["name"] and body["additionalProperties"] is False
     assert users["get"]["responses"]["200"]["content"]["application/json"]["schema"]["items"]
+
+
+def test_openapi_bodies_and_records_are_closed(sql: SqlStore) -> None:
+    """Found by the API gauntlet's stateful pass: bodies and records allowed any extra
+    property, so requests valid by the document were refused ("unknown argument(s)")."""
+    with LiveServer(sql) as server:
+        schema = httpx.get(f"{server.url}/openapi.json").json()
+        answer = httpx.post(f"{server.url}/api/v1/experiments", json={"name": "x", "colour": 1})
+    create = schema["paths"]["/api/v1/experiments"]["post"]["requestBody"]
+    assert create["content"]["application/json"]["schema"]["additionalProperties"] is False
+    run = schema["paths"]["/api/v1/runs"]["post"]["requestBody"]["content"]["application/json"]
+    assert run["schema"]["properties"]["spec"]["additionalProperties"] is False  # RunSpec
+    assert schema["components"]["schemas"]["Metric"]["additionalProperties"] is False
+    tags = create["content"]["application/json"]["schema"]["properties"]["tags"]["anyOf"][0]
+    assert tags["additionalProperties"] == {"type": "string"}  # a mapping stays a mapping
+    assert answer.status_code == 400 and "unknown argument(s): colour" in answer.json()["message"]

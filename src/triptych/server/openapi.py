@@ -112,7 +112,31 @@ def describe(schema: dict[str, Any]) -> None:
                 "content": _error_content(),
             },
         }
+    for found in defs.values():
+        _closed(found)
+    for endpoint in ENDPOINTS:
+        operation = schema["paths"][endpoint.url_path][endpoint.verb.lower()]
+        _closed(operation.get("requestBody", {}).get("content", {}).get("application/json"))
+        _closed(operation["responses"]["200"]["content"]["application/json"])
     schema.setdefault("components", {}).setdefault("schemas", {}).update(defs)
+
+
+def _closed(schema: Any) -> None:
+    """Close every record (an object schema with named properties) in ``schema``: the server
+    refuses unknown arguments and fields (InvalidInput) and answers with exactly the record's
+    fields, so a generated request with extra ones is not a valid one."""
+    if isinstance(schema, list):
+        for item in schema:
+            _closed(item)
+    elif isinstance(schema, dict):
+        if isinstance(schema.get("properties"), dict) and schema.get("type") == "object":
+            schema.setdefault("additionalProperties", False)
+            for item in schema["properties"].values():
+                _closed(item)
+        for key in ("schema", "items", "prefixItems", "anyOf", "oneOf", "allOf"):
+            _closed(schema.get(key))
+        if isinstance(schema.get("additionalProperties"), dict):
+            _closed(schema["additionalProperties"])
 
 
 def _error_content() -> dict[str, Any]:
