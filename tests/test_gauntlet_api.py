@@ -5,8 +5,10 @@ registered model version in it; half the valid requests name them, so reads find
 valid and invalid requests: with auth off, with auth on and an admin token, and in smaller
 passes over PostgreSQL and without a token (every non-public operation must answer 401).
 Every answer must be no 5xx, of a documented status and content type, and match its schema;
-the requests are counted in the gauntlet summary. The document has no OpenAPI links, so
-there is no stateful pass; the MLflow-compatible API and the UI pages are not in it.
+the requests are counted in the gauntlet summary. A stateful pass (auth off, and on with the
+admin token) follows the document's OpenAPI links: it creates experiments, runs and model
+versions and feeds the ids they answer with to the calls that use them, under the same checks.
+The MLflow-compatible API and the UI pages are not in the document.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ import httpx
 import hypothesis.strategies as st
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
+from schemathesis.generation.stateful import run_state_machine_as_test
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -53,6 +56,16 @@ PREFIX_ITEMS = {"GET /api/v1/lineage/dataset-versions"}
 FUZZ = settings(
     max_examples=8,  # per operation and mode: the file stays near a minute on two cores
     derandomize=True,  # the same requests on every run, so a failure reproduces
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+WALK = settings(
+    max_examples=25,  # scenarios per server, each of up to ten linked calls
+    stateful_step_count=10,
+    phases=[Phase.generate],  # no shrinking: a failing scenario is reported as it ran
+    derandomize=True,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -224,3 +237,69 @@ def test_fuzz_with_an_admin_token(auth_server: Fuzzed, gauntlet: dict[str, int])
     gauntlet["API operations fuzzed"] = operations
     assert operations > 80
     assert not failures, "\n\n".join(failures)
+
+
+def _walk(fuzzed: Fuzzed, tmp: Path, gauntlet: dict[str, int]) -> dict[str, int]:
+    """Run Schemathesis' state machine over the document's links against ``fuzzed``: every
+    answer passes the same checks as the stateless passes. Each scenario starts on a fresh,
+    empty store (so a replayed scenario meets the same state, as Hypothesis needs), with a
+    fresh admin token when auth is on. Returns the steps taken, and how many of them used a
+    value a link carried over from an earlier answer."""
+    schema = schemathesis.openapi.from_url(f"{fuzzed.server.url}/openapi.json")
+    stateful = schema.config.phases.stateful
+    stateful.inference.algorithms = []  # only the links the document has
+    # Valid calls only (the stateless passes send the invalid ones): a scenario that starts
+    # with a refused request has no ids to carry on.
+    stateful.generation.update(modes=[GenerationMode.POSITIVE])
+    counts = {"steps": 0, "linked": 0, "scenarios": 0}
+    served = fuzzed.server.app.state.store
+
+    class Walk(schema.as_state_machine()):  # type: ignore[misc]
+        def setup(self) -> None:
+            counts["scenarios"] += 1
+            self.store = SqlStore(f"sqlite:///{tmp / 'walk-{}.db'.format(counts['scenarios'])}")
+            self.headers: dict[str, str] = {}
+            if fuzzed.headers:
+                secret = accounts.create_admin(self.store, "root").secret
+                self.headers["authorization"] = f"Bearer {secret}"
+            fuzzed.server.use(self.store)
+
+        def teardown(self) -> None:
+            fuzzed.server.use(served)
+            self.store.close()
+
+        def step(self, input: Any) -> Any:
+            counts["steps"] += 1
+            counts["linked"] += input.transition is not None and bool(input.applied_parameters)
+            return super().step(input)
+
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": fuzzed.server.url, "headers": self.headers}
+
+        def validate_response(self, response: Any, case: Any, *args: Any, **kwargs: Any) -> None:
+            gauntlet["requests fuzzed"] = gauntlet.get("requests fuzzed", 0) + 1
+            gauntlet["stateful steps"] = gauntlet.get("stateful steps", 0) + 1
+            checks = CHECKS
+            if case.operation.label in PREFIX_ITEMS:
+                checks = [c for c in CHECKS if c is not response_schema_conformance]
+            case.validate_response(response, checks=checks, headers=self.headers)
+
+    try:
+        run_state_machine_as_test(Walk, settings=WALK)
+    finally:
+        fuzzed.server.use(served)
+    return counts
+
+
+def test_walk_the_links_without_auth(
+    open_server: Fuzzed, tmp_path: Path, gauntlet: dict[str, int]
+) -> None:
+    counts = _walk(open_server, tmp_path, gauntlet)
+    assert counts["linked"] > counts["steps"] // 4, counts  # the links are followed
+
+
+def test_walk_the_links_with_an_admin_token(
+    auth_server: Fuzzed, tmp_path: Path, gauntlet: dict[str, int]
+) -> None:
+    counts = _walk(auth_server, tmp_path, gauntlet)
+    assert counts["linked"] > counts["steps"] // 4, counts

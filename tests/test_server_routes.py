@@ -158,3 +158,33 @@ def test_openapi_bodies_and_records_are_closed(sql: SqlStore) -> None:
     tags = create["content"]["application/json"]["schema"]["properties"]["tags"]["anyOf"][0]
     assert tags["additionalProperties"] == {"type": "string"}  # a mapping stays a mapping
     assert answer.status_code == 400 and "unknown argument(s): colour" in answer.json()["message"]
+
+
+def test_openapi_links_feed_the_created_ids_on(app: FastAPI) -> None:
+    schema = app.openapi()
+    operations = {
+        op["operationId"]: op for path in schema["paths"].values() for op in path.values()
+    }
+    links = {
+        (source["operationId"].split("_api_")[0], name): link
+        for source in operations.values()
+        for name, link in source["responses"].get("200", {}).get("links", {}).items()
+    }
+    assert len(links) > 30
+    for link in links.values():  # each names a real operation and its real parameters
+        target = operations[link["operationId"]]
+        named = {f"{p['in']}.{p['name']}" for p in target.get("parameters", [])}
+        assert set(link.get("parameters", {})) <= named, link
+        body = target.get("requestBody", {}).get("content", {}).get("application/json", {})
+        assert set(link.get("requestBody", {})) <= set(body.get("schema", {}).get("properties", {}))
+    get_run = links["create_run", "get_run"]
+    assert get_run["parameters"] == {"path.run_id": "$response.body#/run_id"}
+    assert links["create_experiment", "create_run"]["requestBody"] == {
+        "spec": {"experiment_id": "$response.body"}  # create_experiment answers the bare id
+    }
+    assert links["create_run", "heartbeat"]["requestBody"] == {
+        "run_ids": ["$response.body#/run_id"]
+    }
+    alias = links["create_model_version", "set_model_alias"]
+    assert alias["parameters"] == {"path.name": "$response.body#/name"}
+    assert alias["requestBody"] == {"version": "$response.body#/version"}

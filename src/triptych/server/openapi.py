@@ -2,8 +2,9 @@
 
 The store routes read their arguments themselves (see ``routes.store``), so FastAPI cannot see
 them; this fills in each operation's parameters, JSON body and answer from the same hints the
-codec uses. Built on the first request for ``/openapi.json`` (about half a second), not at
-start-up.
+codec uses, and OpenAPI links from the answers of the creating calls to the calls that use
+the ids they return (:data:`LINKS`). Built on the first request for ``/openapi.json`` (about
+half a second), not at start-up.
 """
 
 from __future__ import annotations
@@ -36,6 +37,35 @@ StoreUnavailable) and the body `{"error", "message", "hint"}`.
 """
 
 
+# Which answer feeds which calls: (creating method, {argument: JSON pointer into its answer},
+# the methods that take those arguments). The pointer "" is the whole answer (a bare id); an
+# argument "spec.experiment_id" is a field of a body record, "run_ids[]" a one-item list.
+# Whether an argument travels in the path, the query or the body follows from ENDPOINTS.
+_EXPERIMENT = """get_experiment rename_experiment set_experiment_lifecycle set_experiment_tags
+    delete_experiment_tag"""
+_RUN = """get_run update_run finish_run set_run_lifecycle log_batch delete_run_tag
+    get_metric_history log_inputs record_artifacts list_artifacts walk_artifacts get_artifact"""
+_MODEL = """get_registered_model update_registered_model list_model_versions create_model_version
+    delete_registered_model_tag model_history"""
+_VERSION = """get_model_version update_model_version delete_model_version
+    delete_model_version_tag set_model_alias"""
+LINKS: tuple[tuple[str, dict[str, str], str], ...] = (
+    ("create_experiment", {"experiment_id": ""}, _EXPERIMENT),
+    ("create_experiment", {"spec.experiment_id": ""}, "create_run"),
+    ("create_run", {"run_id": "/run_id"}, _RUN),
+    ("create_run", {"run_ids[]": "/run_id"}, "heartbeat model_versions_of_runs"),
+    (
+        "create_run",
+        {"spec.experiment_id": "/experiment_id", "spec.parent_run_id": "/run_id"},
+        "create_run",
+    ),
+    ("create_run", {"run_id": "/run_id"}, "create_model_version"),
+    ("create_registered_model", {"name": "/name"}, _MODEL),
+    ("create_model_version", {"name": "/name", "version": "/version"}, _VERSION),
+    ("create_model_version", {"name": "/name"}, "get_registered_model"),
+)
+
+
 def install(app: FastAPI) -> None:
     """Replace ``app.openapi`` with one that describes the store endpoints fully."""
     from fastapi.openapi.utils import get_openapi
@@ -50,6 +80,7 @@ def install(app: FastAPI) -> None:
             )
             describe(schema)
             describe_raw(schema)
+            link(schema)
             if app.state.settings.auth:
                 secure(schema, app.routes)
             app.openapi_schema = schema
@@ -137,6 +168,45 @@ def _closed(schema: Any) -> None:
             _closed(schema.get(key))
         if isinstance(schema.get("additionalProperties"), dict):
             _closed(schema["additionalProperties"])
+
+
+def link(schema: dict[str, Any]) -> None:
+    """Add the :data:`LINKS` to the 200 answers of the creating operations."""
+    by_method = {e.method: e for e in ENDPOINTS}
+
+    def operation(method: str) -> dict[str, Any]:
+        endpoint = by_method[method]
+        found: dict[str, Any] = schema["paths"][endpoint.url_path][endpoint.verb.lower()]
+        return found
+
+    for source, feeds, targets in LINKS:
+        links = operation(source)["responses"]["200"].setdefault("links", {})
+        for target in targets.split():
+            links[target] = _link(by_method[target], operation(target)["operationId"], feeds)
+
+
+def _link(target: Endpoint, operation_id: str, feeds: dict[str, str]) -> dict[str, Any]:
+    parameters: dict[str, Any] = {}
+    body: dict[str, Any] = {}
+    for argument, pointer in feeds.items():
+        expression: Any = "$response.body" + (f"#{pointer}" if pointer else "")
+        name, _, inner = argument.partition(".")
+        if name.endswith("[]"):  # a query argument repeats; a body one is a list
+            name = name[:-2]
+            expression = expression if target.in_query else [expression]
+        assert name in target.signature.parameters, f"{target.method} has no {name}"
+        if name in target.path_args:
+            parameters[f"path.{name}"] = expression
+        elif target.in_query:
+            parameters[f"query.{name}"] = expression
+        else:
+            body[name] = body.get(name, {}) | {inner: expression} if inner else expression
+    found: dict[str, Any] = {"operationId": operation_id}
+    if parameters:
+        found["parameters"] = parameters
+    if body:
+        found["requestBody"] = body
+    return found
 
 
 def _error_content() -> dict[str, Any]:
