@@ -66,6 +66,31 @@ LINKS: tuple[tuple[str, dict[str, str], str], ...] = (
 )
 
 
+# What the store checks of some text arguments beyond their type (triptych.store.base), so
+# that a request valid by the document is one the store takes: a method's argument, or any
+# model name in a /models/{name} path, and any alias.
+_NAME = {"minLength": 1, "maxLength": 250, "pattern": r"\S"}  # validate_name
+_MODEL_NAME = {"pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$"}  # validate_dataset_name
+_ALIAS = {"pattern": r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$"}  # validate_alias
+_RULES: dict[tuple[str, str], dict[str, Any]] = {
+    ("create_experiment", "name"): _NAME,
+    ("rename_experiment", "new_name"): _NAME,
+    ("create_registered_model", "name"): _MODEL_NAME,
+    ("rename_registered_model", "new_name"): _MODEL_NAME,
+}
+
+
+def _rule(endpoint: Endpoint, argument: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` of a text argument with the store's rule for it, if it has one."""
+    if schema != {"type": "string"}:
+        return schema
+    if argument == "alias":
+        return schema | _ALIAS
+    if argument == "name" and endpoint.path.startswith("/models/{name}"):
+        return schema | _MODEL_NAME
+    return schema | _RULES.get((endpoint.method, argument), {})
+
+
 def install(app: FastAPI) -> None:
     """Replace ``app.openapi`` with one that describes the store endpoints fully."""
     from fastapi.openapi.utils import get_openapi
@@ -221,21 +246,22 @@ def _arguments(endpoint: Endpoint, of: Any) -> tuple[list[dict[str, Any]], dict[
         if p.name == "self":
             continue
         hint = endpoint.hints[p.name]
+        found = _rule(endpoint, p.name, of(hint))
         needed = p.default is inspect.Parameter.empty
         if p.name in endpoint.path_args:
-            parameters.append({"name": p.name, "in": "path", "required": True, "schema": of(hint)})
+            parameters.append({"name": p.name, "in": "path", "required": True, "schema": found})
         elif endpoint.in_query:
             parameters.append(
                 {
                     "name": p.name,
                     "in": "query",
                     "required": needed and not is_sequence(hint),
-                    "schema": of(hint),
+                    "schema": found,
                     **({"explode": True} if is_sequence(hint) else {}),
                 }
             )
         else:
-            properties[p.name] = of(hint)
+            properties[p.name] = found
             if needed:
                 required.append(p.name)
     if endpoint.in_query:
