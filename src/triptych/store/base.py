@@ -238,8 +238,8 @@ class MetadataStore(ModelRegistryStore, DeploymentStore, MonitoringStore, ABC):
     @abstractmethod
     def create_run(self, spec: RunSpec) -> Run:
         """Create a RUNNING run with its tags, params, fingerprint and initial artifacts in one
-        transaction and return it. Raises NotFound for a missing experiment or parent run,
-        and Conflict if the experiment is deleted or ``spec.run_id`` exists."""
+        transaction and return it. Raises NotFound for a missing experiment, parent run or
+        environment, and Conflict if the experiment is deleted or ``spec.run_id`` exists."""
 
     @abstractmethod
     def get_run(self, run_id: str) -> Run:

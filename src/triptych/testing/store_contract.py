@@ -159,6 +159,16 @@ class StoreContract(DeploymentContract, MonitoringContract, RegistryContract, Sc
         assert got.fingerprint.digest == "f" * 64
         assert len(run.run_id) == 32
 
+    def test_create_run_with_an_unstored_environment_is_not_found(
+        self, store: MetadataStore, exp: str
+    ) -> None:
+        """Found by the API gauntlet's stateful pass: on SQLite this was a 409 "run already
+        exists or violates a constraint" (the foreign key error names no column)."""
+        for digest in ("a" * 64, ""):
+            with pytest.raises(NotFound, match="environment"):
+                store.create_run(RunSpec(exp, env_digest=digest))
+        assert store.search_runs([exp]).items == []
+
     def test_create_run_with_initial_artifacts(self, store: MetadataStore, exp: str) -> None:
         entry = ArtifactEntry("_triptych/code.diff", DIGEST_A, 42)
         rid = store.create_run(RunSpec(exp, artifacts=(entry,))).run_id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -24,8 +23,6 @@ from triptych.store import base
 from triptych.store.base import MetadataStore, now_ms
 from triptych.store.entities import (
     CodeState,
-    DataInput,
-    Environment,
     Fingerprint,
     Lifecycle,
     Metric,
@@ -45,6 +42,7 @@ from triptych.store.sql.engine import WRITE, build_engine, with_retry
 from triptych.store.sql.experiments import SqlExperiments
 from triptych.store.sql.models import SqlModels
 from triptych.store.sql.monitoring import SqlMonitoring
+from triptych.store.sql.provenance import SqlProvenance
 from triptych.store.sql.registered_models import SqlRegisteredModels
 from triptych.store.sql.rows import RUN_COLUMNS, load_runs
 from triptych.store.sql.schedules import SqlSchedules
@@ -64,6 +62,7 @@ class SqlStore(
     SqlExperiments,
     SqlModels,
     SqlMonitoring,
+    SqlProvenance,
     SqlRegisteredModels,
     SqlSchedules,
     MetadataStore,
@@ -211,6 +210,8 @@ class SqlStore(
             parent_pk = None
             if spec.parent_run_id:
                 parent_pk, _ = self._run_pk(conn, spec.parent_run_id)
+            if spec.env_digest is not None:
+                self._check_environment(conn, spec.env_digest)
             pk = conn.execute(
                 insert(db.runs).values(
                     uuid=run_id,
@@ -257,8 +258,6 @@ class SqlStore(
         try:
             self._write(write)
         except SAIntegrityError as e:
-            if spec.env_digest and "env" in str(e.orig).lower():
-                raise NotFound(f"environment {spec.env_digest} is not stored") from e
             raise Conflict(
                 f"run {run_id!r} already exists or violates a constraint: {e.orig}"
             ) from e
@@ -563,52 +562,6 @@ class SqlStore(
             return Page(found, token)
 
         return self._read(read)
-
-    # -- the triptych -----------------------------------------------------------------------
-    def put_environment(self, environment: Environment) -> None:
-        row = {
-            "digest": environment.digest,
-            "python": environment.python,
-            "platform": environment.platform[: base.MAX_KEY_LENGTH],
-            "packages": json.dumps(dict(environment.packages), sort_keys=True),
-            "creation_time": now_ms(),
-        }
-        self._write(lambda conn: self._insert_ignore(conn, db.environments, [row]))
-
-    def get_environment(self, digest: str) -> Environment:
-        def read(conn: Connection) -> Environment:
-            row = conn.execute(
-                select(db.environments).where(db.environments.c.digest == digest)
-            ).first()
-            if row is None:
-                raise NotFound(f"environment {digest!r} not found")
-            return Environment(row.digest, row.python, row.platform, json.loads(row.packages))
-
-        return self._read(read)
-
-    def log_inputs(self, run_id: str, inputs: Sequence[DataInput]) -> None:
-        for item in inputs:
-            base.validate_name("input", item.name)
-
-        def write(conn: Connection) -> None:
-            pk, _ = self._run_pk(conn, run_id)
-            self._insert_ignore(
-                conn,
-                db.run_inputs,
-                [
-                    {
-                        "run_id": pk,
-                        "name": i.name,
-                        "digest": i.digest,
-                        "rows": i.rows,
-                        "schema": json.dumps(dict(i.schema)) if i.schema is not None else None,
-                        "source": i.source,
-                    }
-                    for i in inputs
-                ],
-            )
-
-        self._write(write)
 
 
 # -- helpers ------------------------------------------------------------------------------------
