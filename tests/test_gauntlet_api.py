@@ -7,8 +7,9 @@ passes over PostgreSQL and without a token (every non-public operation must answ
 Every answer must be no 5xx, of a documented status and content type, and match its schema;
 the requests are counted in the gauntlet summary. A stateful pass (auth off, and on with the
 admin token) follows the document's OpenAPI links: it creates experiments, runs and model
-versions and feeds the ids they answer with to the calls that use them, under the same checks.
-The MLflow-compatible API and the UI pages are not in the document.
+versions and feeds the ids they answer with to the calls that use them, under the same checks,
+each scenario on a fresh store. The MLflow-compatible API and the UI pages are not in the
+document.
 """
 
 from __future__ import annotations
@@ -267,7 +268,7 @@ def _walk(fuzzed: Fuzzed, family: str, tmp: Path, gauntlet: dict[str, int]) -> d
     class Walk(schema.as_state_machine()):  # type: ignore[misc]
         def setup(self) -> None:
             counts["scenarios"] += 1
-            self.store = SqlStore(f"sqlite:///{tmp / 'walk-{}.db'.format(counts['scenarios'])}")
+            self.store = SqlStore(f"sqlite:///{tmp / f'walk-{uuid.uuid4().hex}.db'}")
             self.headers: dict[str, str] = {}
             if fuzzed.headers:
                 secret = accounts.create_admin(self.store, "root").secret
