@@ -185,8 +185,6 @@ def test_bad_account_commands(tmp_path: Path, args: list[str], message: str) -> 
     assert done.returncode == 1 and message in done.stderr, done.stderr
 
 
-
-
 def test_with_auth_the_server_may_listen_on_every_interface(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'srv.db'}"
     port = free_port()
